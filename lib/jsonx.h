@@ -1,0 +1,40 @@
+/* jsonx — small helpers over jansson used by every component.
+ *
+ * Reference rules are jansson's: functions named *_get return borrowed references,
+ * functions that return json_t * otherwise return a new reference the caller owns. */
+#ifndef BOSUN_JSONX_H
+#define BOSUN_JSONX_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "lib/err.h"
+
+/* Walks a dotted path ("metadata.name", "spec.template.spec"); borrowed, NULL if any
+ * step is missing or not an object. */
+json_t *jsonx_get(const json_t *root, const char *dotted_path);
+
+/* The string at dotted_path, or NULL when absent or not a string. Borrowed. */
+const char *jsonx_get_str(const json_t *root, const char *dotted_path);
+
+/* The integer at dotted_path, or def when absent or not an integer. */
+long long jsonx_get_int(const json_t *root, const char *dotted_path, long long def);
+
+/* The object at dotted_path, creating empty objects along the way (borrowed).
+ * NULL if a step exists but is not an object. */
+json_t *jsonx_ensure_obj(json_t *root, const char *dotted_path);
+
+/* Sets dotted_path to value, creating parents; steals value. Returns 0 or -EINVAL. */
+int jsonx_set_new(json_t *root, const char *dotted_path, json_t *value);
+
+/* Parses len bytes of JSON. Returns a new reference, or NULL with err set to
+ * "json: line L col C: what". */
+json_t *jsonx_loadb(const char *buf, size_t len, struct bosun_err *err);
+
+/* Compact serialisation with keys in insertion order; caller frees. NULL on ENOMEM. */
+char *jsonx_dumps(const json_t *value);
+
+/* Reads a whole file as JSON (new reference) or NULL with err set. */
+json_t *jsonx_load_file(const char *path, struct bosun_err *err);
+
+#endif

@@ -1,0 +1,67 @@
+# tests/lib.sh — sourced by integration and e2e test scripts.
+#
+# A script defines functions named test_* and ends with `run_tests`. Each test runs
+# in its own subshell with `set -e`; whatever it registers with `defer CMD` runs when
+# it ends, pass or fail (kill daemons by PID, remove netns, links, dirs). Results are
+# appended to $BOSUN_RESULTS for tests/run.sh's summary.
+set -u
+: "${BOSUN_TOP:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+: "${BOSUN_BIN:=$BOSUN_TOP/build/asan/bin}"
+: "${BOSUN_RESULTS:=/dev/null}"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=86}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$BOSUN_TOP/tests/lsan.supp:print_suppressions=0}
+
+_deferred=()
+defer() { _deferred=("$*" "${_deferred[@]}"); }
+_run_deferred() {
+    local c
+    for c in "${_deferred[@]}"; do eval "$c" >/dev/null 2>&1 || true; done
+    _deferred=()
+}
+
+fail() { echo "      assertion failed: $*" >&2; return 1; }
+skip() { echo "SKIP:$*" >&2; exit 77; }
+
+# A free TCP port on 127.0.0.1, chosen by the kernel.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_for SECONDS CMD...: retries CMD every 0.1 s until it succeeds or time runs out.
+wait_for() {
+    local deadline=$((SECONDS + $1))
+    shift
+    while ! "$@" >/dev/null 2>&1; do
+        [ $SECONDS -ge $deadline ] && return 1
+        sleep 0.1
+    done
+}
+
+run_tests() {
+    local suite t rc log
+    suite=$(basename "$(dirname "$0")")/$(basename "$0" .sh)
+    for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
+        log=$(mktemp)
+        (
+            set -e
+            trap _run_deferred EXIT
+            TEST_TMP=$(mktemp -d /tmp/bosun-test.XXXXXX)
+            defer "rm -rf '$TEST_TMP'"
+            "$t"
+        ) >"$log" 2>&1
+        rc=$?
+        if [ $rc -eq 0 ]; then
+            echo "ok    $suite/$t"
+            echo "pass $suite/$t" >>"$BOSUN_RESULTS"
+        elif [ $rc -eq 77 ]; then
+            echo "skip  $suite/$t: $(grep '^SKIP:' "$log" | head -1 | cut -d: -f2-)"
+            echo "skip $suite/$t" >>"$BOSUN_RESULTS"
+        else
+            echo "FAIL  $suite/$t (exit $rc)"
+            tail -n 60 "$log" | sed 's/^/      /'
+            echo "fail $suite/$t" >>"$BOSUN_RESULTS"
+        fi
+        rm -f "$log"
+    done
+}
