@@ -1,0 +1,90 @@
+/* httpd — the HTTP/1.1 server every bosun daemon uses (a libmicrohttpd wrapper).
+ *
+ * One handler callback gets each request once its whole body has arrived (bodies over
+ * opts.max_body are refused with 413 before the handler runs). The handler answers
+ * exactly once: httpd_respond*() for a plain reply, or httpd_stream_start() for a
+ * chunked stream (watches, `logs -f`) that other threads feed later. Streams do not
+ * hold a thread: the connection is suspended while no data is queued and resumed on
+ * httpd_stream_write(), so thousands of watches cost memory, not threads or CPU.
+ *
+ * Thread-safety: handlers run on the server's worker threads; httpd_stream_write and
+ * httpd_stream_close may be called from any thread. */
+#ifndef BOSUN_HTTPD_H
+#define BOSUN_HTTPD_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "lib/err.h"
+
+struct httpd;
+struct httpd_req;
+struct httpd_stream;
+
+/* Called once per complete request. Must answer the request before returning (with
+ * httpd_respond* or httpd_stream_start). If it does not, the server answers 500. */
+typedef void (*httpd_handler_fn)(struct httpd_req *req, void *userdata);
+
+struct httpd_opts {
+    const char *listen;     /* "127.0.0.1:6443", "0.0.0.0:0" (0 = kernel picks a port) */
+    size_t max_body;        /* bytes; larger request bodies get 413 [3 MiB] */
+    unsigned threads;       /* worker threads [4] */
+    unsigned max_conns;     /* concurrent connections [10000] */
+    unsigned conn_timeout_s;/* idle keep-alive connections are closed after this [300] */
+};
+
+/* Starts listening and serving. *out owns the server; stop it with httpd_stop. */
+int httpd_start(const struct httpd_opts *opts, httpd_handler_fn handler, void *userdata,
+                struct httpd **out, struct bosun_err *err);
+
+/* Stops accepting, closes every stream (their on_close callbacks run), joins the
+ * worker threads and frees the server. NULL is allowed. */
+void httpd_stop(struct httpd *srv);
+
+/* The port actually bound (useful with port 0). */
+int httpd_port(const struct httpd *srv);
+
+/* ---- the request (borrowed; valid until the handler returns) ---- */
+const char *httpd_method(const struct httpd_req *req);  /* "GET", "PATCH", ... */
+const char *httpd_path(const struct httpd_req *req);    /* percent-decoded path, no query */
+const char *httpd_raw_query(const struct httpd_req *req); /* raw query string after '?', or "" */
+/* A query parameter, form-decoded ('+' = space, %XX), or NULL when absent. The last
+ * occurrence wins. */
+const char *httpd_query(const struct httpd_req *req, const char *key);
+/* A request header (case-insensitive name), or NULL. */
+const char *httpd_header(const struct httpd_req *req, const char *name);
+const char *httpd_body(const struct httpd_req *req, size_t *len); /* never NULL; "" if none */
+/* 1 when the peer address is 127.0.0.0/8 or ::1. */
+int httpd_peer_is_loopback(const struct httpd_req *req);
+
+/* ---- plain replies (the body is copied) ---- */
+int httpd_respond(struct httpd_req *req, int status, const char *content_type, const char *body,
+                  size_t len);
+/* Serialises body compactly with Content-Type application/json. Borrows body. */
+int httpd_respond_json(struct httpd_req *req, int status, const json_t *body);
+/* Adds a response header to the reply that follows (e.g. "Warning"). Call before
+ * httpd_respond* / httpd_stream_start. */
+int httpd_add_header(struct httpd_req *req, const char *name, const char *value);
+
+/* ---- streams ---- */
+/* Called once when the stream is finished for the server's side: the client went away,
+ * the server stopped, or httpd_stream_close() was called and the tail was sent. After it
+ * returns, the producer must not use the stream any more. Runs on a server thread. */
+typedef void (*httpd_stream_closed_fn)(struct httpd_stream *s, void *userdata);
+
+/* Answers req with `status`, content_type and chunked encoding; data follows through
+ * httpd_stream_write. Returns a stream the producer feeds, or NULL (the request is then
+ * already answered with 500). */
+struct httpd_stream *httpd_stream_start(struct httpd_req *req, int status,
+                                        const char *content_type,
+                                        httpd_stream_closed_fn on_closed, void *userdata);
+
+/* Queues len bytes (copied) to be sent as one chunk, and wakes the connection.
+ * Returns 0, -EPIPE once the client has gone, or -ENOBUFS when more than the stream's
+ * queue limit (8 MiB) is waiting (a client too slow to keep up: the caller closes it). */
+int httpd_stream_write(struct httpd_stream *s, const char *data, size_t len);
+
+/* Ends the stream after whatever is queued has been sent. on_closed still runs once. */
+void httpd_stream_close(struct httpd_stream *s);
+
+#endif
