@@ -1,6 +1,7 @@
 /* controllers — the reconcile loops that run inside reconcilerd: Deployment →
- * ReplicaSet → Pods, Endpoints, node IPAM (podCIDR), ClusterIP/NodePort allocation and
- * node lifecycle (NotReady after --node-monitor-grace without a heartbeat).
+ * ReplicaSet → Pods, Endpoints, node IPAM (podCIDR) and node lifecycle (NotReady after
+ * --node-monitor-grace without a heartbeat). ClusterIP and NodePort are allocated by the
+ * API itself when a Service is created, as kube-apiserver does.
  *
  * They are API clients like every other component (informers over the HTTP API of the
  * reconcilerd they run in), so they behave the same whichever store backend is used. */
@@ -18,8 +19,6 @@ struct controllers_opts {
     const char *token;            /* bearer token for the controllers' identity, or NULL */
     const char *cluster_cidr;     /* "10.244.0.0/16" */
     int node_cidr_mask;           /* 24 */
-    const char *service_cidr;     /* "10.96.0.0/16" */
-    int node_port_min, node_port_max; /* 30000, 32767 */
     int64_t node_monitor_grace_ms;    /* 40000 */
 };
 
