@@ -53,6 +53,15 @@ typedef int (*httpc_line_fn)(const char *line, size_t len, void *userdata);
 int httpc_stream(struct httpc *c, const char *path_query, httpc_line_fn on_line, void *userdata,
                  const volatile int *stop, struct bosun_err *err);
 
+/* Like httpc_stream, and also calls on_tick(userdata) on the calling thread at least every
+ * 200 ms while the stream is open (idle or not); a nonzero return ends the stream like
+ * *stop does (returns 0). Lets a caller run timers (the informer's resync) on the thread
+ * that owns the stream. on_tick may be NULL. */
+typedef int (*httpc_tick_fn)(void *userdata);
+int httpc_stream_tick(struct httpc *c, const char *path_query, httpc_line_fn on_line,
+                      httpc_tick_fn on_tick, void *userdata, const volatile int *stop,
+                      struct bosun_err *err);
+
 /* Percent-escapes s for a query value or path segment; caller frees. */
 char *httpc_escape(const char *s);
 

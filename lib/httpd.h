@@ -57,6 +57,16 @@ const char *httpd_body(const struct httpd_req *req, size_t *len); /* never NULL;
 /* 1 when the peer address is 127.0.0.0/8 or ::1. */
 int httpd_peer_is_loopback(const struct httpd_req *req);
 
+/* Form-decodes a raw query string ("a=1&b=x+y%2Cz"): splits on '&' (and ';'), decodes
+ * '+' as space and %XX as a byte in keys and values (a '%' without two hex digits stays
+ * as is), and calls fn for every non-empty pair in order. key/value are NUL-terminated
+ * copies valid during the call; klen/vlen count bytes (a decoded %00 makes them differ
+ * from strlen). A nonzero return from fn stops and is returned; -ENOMEM on allocation
+ * failure. Pure: this is what httpd_query uses (the last occurrence wins there). */
+typedef int (*httpd_query_fn)(const char *key, size_t klen, const char *value, size_t vlen,
+                              void *userdata);
+int httpd_query_decode(const char *raw, size_t len, httpd_query_fn fn, void *userdata);
+
 /* ---- plain replies (the body is copied) ---- */
 int httpd_respond(struct httpd_req *req, int status, const char *content_type, const char *body,
                   size_t len);

@@ -51,9 +51,9 @@ bool informer_synced(struct informer *inf);
 int informer_wait_synced(struct informer *inf, int64_t timeout_ms);
 
 /* The cached object (new reference) for namespace ("" for cluster-scoped) and name, or
- * NULL. */
+ * NULL. It is a copy the caller may modify (e.g. to send an update). */
 json_t *informer_get(struct informer *inf, const char *ns, const char *name);
-/* A snapshot of every cached object as a new JSON array (caller owns). */
+/* A snapshot of every cached object as a new JSON array of copies (caller owns). */
 json_t *informer_list(struct informer *inf);
 
 #endif

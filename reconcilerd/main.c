@@ -1,7 +1,265 @@
+/* reconcilerd — the store owner and Kubernetes-compatible API server of bosun, with the
+ * controllers running inside it as API clients. */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
 
-int main(void)
+#include "lib/err.h"
+#include "lib/flags.h"
+#include "lib/httpd.h"
+#include "lib/log.h"
+#include "reconcilerd/api/api.h"
+#include "reconcilerd/api/auth.h"
+#include "reconcilerd/controllers/controllers.h"
+#include "reconcilerd/store/store.h"
+
+/* Parsed flags: one of the two globals STYLE.md allows. */
+static struct {
+    const char *listen;
+    const char *data_dir;
+    const char *store;
+    const char *token_auth_file;
+    const char *service_cidr;
+    const char *node_port_range;
+    const char *cluster_cidr;
+    long long node_cidr_mask;
+    int64_t node_monitor_grace_ms;
+    const char *log_level;
+    const char *log_format;
+    const char *healthz_listen;
+    long long watch_history;
+} opt = {
+    .listen = "127.0.0.1:6443",
+    .data_dir = "/var/lib/bosun/store",
+    .store = "file",
+    .service_cidr = "10.96.0.0/16",
+    .node_port_range = "30000-32767",
+    .cluster_cidr = "10.244.0.0/16",
+    .node_cidr_mask = 24,
+    .node_monitor_grace_ms = 40000,
+    .log_level = "info",
+    .log_format = "text",
+    .watch_history = 100000,
+};
+
+static const struct flag_def flag_defs[] = {
+    {"listen", FLAG_STR, &opt.listen, "address of the API [127.0.0.1:6443]"},
+    {"data-dir", FLAG_STR, &opt.data_dir, "directory of the file store [/var/lib/bosun/store]"},
+    {"store", FLAG_STR, &opt.store, "store backend: file [file] (etcd:URL,... not yet)"},
+    {"token-auth-file", FLAG_STR, &opt.token_auth_file,
+     "users: token,user,uid,\"group1,group2\" per line (without it: anonymous admin on "
+     "loopback only)"},
+    {"service-cidr", FLAG_STR, &opt.service_cidr, "ClusterIP range [10.96.0.0/16]"},
+    {"service-node-port-range", FLAG_STR, &opt.node_port_range, "NodePort range [30000-32767]"},
+    {"cluster-cidr", FLAG_STR, &opt.cluster_cidr, "pod network, split into node podCIDRs [10.244.0.0/16]"},
+    {"node-cidr-mask", FLAG_INT, &opt.node_cidr_mask, "prefix length of a node's podCIDR [24]"},
+    {"node-monitor-grace", FLAG_DURATION, &opt.node_monitor_grace_ms,
+     "a node silent this long becomes NotReady [40s]"},
+    {"log-level", FLAG_STR, &opt.log_level, "debug|info|warn|error [info]"},
+    {"log-format", FLAG_STR, &opt.log_format, "text|json [text]"},
+    {"healthz-listen", FLAG_STR, &opt.healthz_listen, "address for /healthz and /metrics [off]"},
+    {"watch-history", FLAG_INT, &opt.watch_history,
+     "store events kept for watch resumption; older versions get 410 Expired [100000]"},
+    {0},
+};
+
+/* Splits "host:port" / "[v6]:port" into host (without brackets). */
+static int split_host(const char *listen, char *host, size_t len)
 {
-    fprintf(stderr, "not built yet\n");
-    return 1;
+    const char *colon;
+    if (listen[0] == '[') {
+        const char *end = strchr(listen, ']');
+        if (!end || end[1] != ':')
+            return -EINVAL;
+        snprintf(host, len, "%.*s", (int)(end - listen - 1), listen + 1);
+        return 0;
+    }
+    colon = strrchr(listen, ':');
+    if (!colon)
+        return -EINVAL;
+    snprintf(host, len, "%.*s", (int)(colon - listen), listen);
+    return 0;
+}
+
+static int host_is_loopback(const char *host)
+{
+    return !strncmp(host, "127.", 4) || !strcmp(host, "localhost") || !strcmp(host, "::1");
+}
+
+static void health_handler(struct httpd_req *req, void *userdata)
+{
+    struct store *st = userdata;
+    const char *path = httpd_path(req);
+    if (!strcmp(path, "/healthz") || !strcmp(path, "/readyz") || !strcmp(path, "/livez")) {
+        httpd_respond(req, 200, "text/plain", "ok", 2);
+    } else if (!strcmp(path, "/metrics")) {
+        char buf[256];
+        int n = snprintf(buf, sizeof(buf),
+                         "# HELP bosun_store_revision The store's last revision.\n"
+                         "# TYPE bosun_store_revision gauge\n"
+                         "bosun_store_revision %" PRIu64 "\n",
+                         store_revision(st));
+        httpd_respond(req, 200, "text/plain; version=0.0.4", buf, (size_t)n);
+    } else {
+        httpd_respond(req, 404, "text/plain", "not found\n", 10);
+    }
+}
+
+static int random_token(char *out, size_t len)
+{
+    unsigned char b[32];
+    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b) || len < 65)
+        return -EIO;
+    for (size_t i = 0; i < sizeof(b); i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct bosun_err err = {0};
+    struct store *st = NULL;
+    struct api_auth *auth = NULL;
+    struct api *api = NULL;
+    struct httpd *srv = NULL, *health = NULL;
+    struct controllers *ctl = NULL;
+    int nargs = 0, exit_code = 1, rc;
+
+    rc = flags_parse(flag_defs, argc, argv, &nargs, &err);
+    if (rc == -ECANCELED) {
+        flags_usage(stdout, "reconcilerd", flag_defs);
+        return 0;
+    }
+    if (rc) {
+        fprintf(stderr, "reconcilerd: %s\n", err.msg);
+        flags_usage(stderr, "reconcilerd", flag_defs);
+        return 2;
+    }
+    if (nargs > 0) {
+        fprintf(stderr, "reconcilerd: unexpected argument %s\n", argv[0]);
+        return 2;
+    }
+    if (log_setup("reconcilerd", opt.log_level, opt.log_format)) {
+        fprintf(stderr, "reconcilerd: bad --log-level or --log-format\n");
+        return 2;
+    }
+    if (strcmp(opt.store, "file")) {
+        if (!strncmp(opt.store, "etcd:", 5))
+            log_error("--store %s: the etcd backend is not available yet; use the file store "
+                      "(--data-dir)", opt.store);
+        else
+            log_error("--store %s: unknown backend (want \"file\")", opt.store);
+        return 2;
+    }
+    if (opt.watch_history < 1) {
+        log_error("--watch-history %lld: want at least 1", opt.watch_history);
+        return 2;
+    }
+    if (opt.node_cidr_mask < 8 || opt.node_cidr_mask > 30) {
+        log_error("--node-cidr-mask %lld: want 8..30", opt.node_cidr_mask);
+        return 2;
+    }
+    char host[256];
+    if (split_host(opt.listen, host, sizeof(host))) {
+        log_error("--listen %s: want HOST:PORT", opt.listen);
+        return 2;
+    }
+    if (!opt.token_auth_file) {
+        if (!host_is_loopback(host)) {
+            log_error("--listen %s: without --token-auth-file reconcilerd serves anonymous admin "
+                      "access and only on a loopback address", opt.listen);
+            return 2;
+        }
+        log_warn("no --token-auth-file: every local client is an anonymous admin (loopback only)");
+    }
+
+    /* Signals are taken by sigwait in this thread; every thread started below inherits the
+     * mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char internal_token[65] = "";
+    if (opt.token_auth_file) {
+        if ((rc = api_auth_load(opt.token_auth_file, &auth, &err))) {
+            log_error("--token-auth-file: %s", err.msg);
+            goto out;
+        }
+        if (random_token(internal_token, sizeof(internal_token)) ||
+            api_auth_add(auth, internal_token, "system:bosun-controllers", "bosun-controllers",
+                         "system:masters", &err)) {
+            log_error("internal token: %s", *err.msg ? err.msg : "getrandom failed");
+            goto out;
+        }
+    }
+
+    struct store_opts so = {.dir = opt.data_dir, .history = (size_t)opt.watch_history};
+    if ((rc = store_open(&so, &st, &err))) {
+        log_error("store %s: %s", opt.data_dir, err.msg);
+        goto out;
+    }
+    struct api_opts ao = {
+        .store = st,
+        .auth = auth,
+        .service_cidr = opt.service_cidr,
+        .node_port_range = opt.node_port_range,
+    };
+    if ((rc = api_new(&ao, &api, &err))) {
+        log_error("api: %s", err.msg);
+        goto out;
+    }
+    struct httpd_opts ho = {.listen = opt.listen, .max_body = 3u << 20};
+    if ((rc = httpd_start(&ho, api_handle, api, &srv, &err))) {
+        log_error("listen %s: %s", opt.listen, err.msg);
+        goto out;
+    }
+    if (opt.healthz_listen) {
+        struct httpd_opts hh = {.listen = opt.healthz_listen, .max_body = 4096, .threads = 1};
+        if ((rc = httpd_start(&hh, health_handler, st, &health, &err))) {
+            log_error("--healthz-listen %s: %s", opt.healthz_listen, err.msg);
+            goto out;
+        }
+    }
+    char self[320];
+    const char *chost = host;
+    if (!*host || !strcmp(host, "0.0.0.0"))
+        chost = "127.0.0.1";
+    else if (!strcmp(host, "::"))
+        chost = "::1";
+    snprintf(self, sizeof(self), strchr(chost, ':') ? "http://[%s]:%d" : "http://%s:%d", chost,
+             httpd_port(srv));
+    log_info("serving the API on %s (listen %s), store %s", self, opt.listen,
+             opt.data_dir);
+
+    struct controllers_opts co = {
+        .server = self,
+        .token = *internal_token ? internal_token : NULL,
+        .cluster_cidr = opt.cluster_cidr,
+        .node_cidr_mask = (int)opt.node_cidr_mask,
+        .node_monitor_grace_ms = opt.node_monitor_grace_ms,
+    };
+    if ((rc = controllers_start(&co, &ctl, &err))) {
+        log_error("controllers: %s", err.msg);
+        goto out;
+    }
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    log_info("%s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    exit_code = 0;
+out:
+    controllers_stop(ctl);
+    httpd_stop(health);
+    httpd_stop(srv);
+    api_free(api);
+    store_close(st);
+    api_auth_free(auth);
+    return exit_code;
 }

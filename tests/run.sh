@@ -38,8 +38,7 @@ run_scripts() { # dir binaries
 }
 
 run_fuzz() {
-    [ -x build/fuzz/run.sh ] || true
-    [ -f tests/fuzz/run.sh ] && bash tests/fuzz/run.sh
+    bash tests/fuzz/run.sh
 }
 
 suites=("$@")

@@ -3,8 +3,8 @@
 set -eu
 PKGS="build-essential pkg-config clang libgit2-dev libyaml-dev libjansson-dev
 libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libssl-dev libarchive-dev
-runc conmon containernetworking-plugins busybox-static iproute2 nftables git curl
-python3 ca-certificates"
+runc conmon containernetworking-plugins etcd-server busybox-static iproute2 nftables git curl
+python3 python3-kubernetes ca-certificates"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
@@ -17,6 +17,14 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
+log=$(mktemp)
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing
+if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing; } \
+    >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "deps: apt-get failed" >&2
+    exit 1
+fi
+rm -f "$log"
+echo "deps: done"

@@ -32,10 +32,17 @@ struct store_watch;
 struct store_opts {
     const char *dir;   /* created if missing */
     size_t history;    /* events kept for watch resumption [100000] */
+    /* Addition: when set, the store lives in etcd v3 instead of dir (which is then
+     * ignored): comma-separated client URLs ("http://127.0.0.1:2379,http://10.0.0.2:2379"),
+     * reached through etcd's JSON gateway. See "The etcd backend" below. */
+    const char *etcd_endpoints;
+    /* Addition: key prefix in etcd [/bosun/]; ignored by the file backend. */
+    const char *etcd_prefix;
 };
 
 /* Opens (creating or recovering) the store in opts->dir. Fails with -EBUSY when another
- * process holds the directory's lock. */
+ * process holds the directory's lock. With opts->etcd_endpoints, connects to etcd instead
+ * (-ECONNREFUSED / -EIO with the endpoint named when none answers). */
 int store_open(const struct store_opts *opts, struct store **out, struct bosun_err *err);
 /* Stops the fan-out thread (cancelling every watch) and closes files. NULL allowed. */
 void store_close(struct store *st);
@@ -77,6 +84,13 @@ struct store_event {
     const json_t *value; /* the new object; for DELETED the last state (new revision) */
     const json_t *prev;  /* the previous object, NULL for ADDED */
     uint64_t rev;
+    /* Additions: the same two objects as serialized JSON (resourceVersion included, not
+     * NUL-terminated), borrowed for the call only. Always set; value and prev above are
+     * NULL for watches made with store_watch_raw. */
+    const char *value_json;
+    size_t value_len;
+    const char *prev_json; /* NULL for ADDED */
+    size_t prev_len;
 };
 
 /* Called on the fan-out thread for each event; must not block for long. */
@@ -93,5 +107,75 @@ int store_watch(struct store *st, const char *prefix, uint64_t from_rev, store_w
 void store_watch_cancel(struct store_watch *w);
 /* Marks w cancelled from any thread, including inside fn; freed by the store later. */
 void store_watch_cancel_async(struct store_watch *w);
+
+/* ---- additions beyond the API server's first contract ---------------------------- */
+
+/* Writes a snapshot of the current state now (normally taken automatically once the log
+ * grows past 64 MiB or 500,000 records) and drops the log segments it covers. Returns
+ * when the snapshot is durable. */
+int store_snapshot(struct store *st, struct bosun_err *err);
+
+struct store_check_report {
+    uint64_t revision;     /* last revision found */
+    uint64_t snapshot_rev; /* revision of the snapshot loaded, 0 if none */
+    size_t objects;        /* live objects at `revision` */
+    size_t segments;       /* log segments read */
+    size_t records;        /* log records replayed after the snapshot */
+    size_t torn_bytes;     /* bytes of a torn final record (open would cut them off) */
+};
+
+/* Verifies the store in dir offline (what `bosun store check DIR` runs): reads every
+ * snapshot record and log record, checks checksums, revision continuity and JSON, and
+ * changes nothing on disk. -EBUSY while another process (reconcilerd) holds the store;
+ * corruption gives -EUCLEAN with a message naming the file and offset. out may be NULL. */
+int store_check(const char *dir, struct store_check_report *out, struct bosun_err *err);
+
+/* ---- raw JSON access (additions) ---------------------------------------------------
+ *
+ * The store keeps every object as the JSON bytes a reader gets, resourceVersion included
+ * (objects are parsed only when a caller asks for a json_t). These calls hand those bytes
+ * on, so an API server can write list and watch responses without parsing and
+ * re-serialising each object. The bytes are compact JSON with metadata.resourceVersion as
+ * the first member of metadata; callers must not assume any other key order. */
+
+/* store_list with raw bytes: json/len are borrowed for the call only (not NUL-terminated).
+ * Nothing is parsed. */
+typedef int (*store_list_raw_fn)(const char *key, const char *json, size_t len,
+                                 uint64_t mod_rev, void *userdata);
+int store_list_raw(struct store *st, const char *prefix, store_list_raw_fn fn, void *userdata,
+                   uint64_t *out_rev, struct bosun_err *err);
+
+/* store_get with raw bytes: *out_json = a NUL-terminated copy the caller frees, *out_len its
+ * length (may be NULL), *out_rev (may be NULL) as in store_get. -ENOENT when absent. */
+int store_get_raw(struct store *st, const char *key, char **out_json, size_t *out_len,
+                  uint64_t *out_rev, struct bosun_err *err);
+
+/* store_watch whose events carry only value_json/prev_json (value and prev are NULL):
+ * nothing is parsed for this watch. Cancelled like any watch. */
+int store_watch_raw(struct store *st, const char *prefix, uint64_t from_rev, store_watch_fn fn,
+                    void *userdata, struct store_watch **out, struct bosun_err *err);
+
+/* ---- the etcd backend ---------------------------------------------------------------
+ *
+ * With store_opts.etcd_endpoints the same calls work against etcd v3 (its JSON gateway,
+ * POST /v3/kv/range|put|txn|deleterange and the /v3/watch stream):
+ * - keys are etcd_prefix + key ("/bosun/" + "/pods/default/web");
+ * - revisions are etcd's: resourceVersion = the key's mod_revision, store_revision and a
+ *   list's revision = the cluster revision (header.revision). Unlike the file store,
+ *   etcd's revisions are not consecutive for one prefix, and a revision can be shared by
+ *   no write of ours (another client, or etcd's own compaction bookkeeping);
+ * - create is a txn on create_revision == 0 (-EEXIST otherwise); update and delete with
+ *   expected_rev are txns on mod_revision == expected_rev (-ESTALE), without it on
+ *   create_revision > 0 (-ENOENT when absent);
+ * - the values are the same JSON bytes as in the file store (resourceVersion is set to
+ *   the mod_revision when read, since it is only known after the write);
+ * - watch is one /v3/watch stream per store_watch (from from_rev + 1, prev_kv on); a
+ *   revision etcd has compacted gives -ERANGE, "too old resource version: N (M)" with M
+ *   the compact revision, as the file store does; if the stream breaks later, the watch
+ *   ends silently after the last event it delivered (an informer's watch then times out
+ *   and is restarted by its caller) — see docs/store.md.
+ * - store_snapshot is a no-op (etcd compacts itself); store_check is file-store only.
+ * Every call is a blocking HTTP request; a failing endpoint is skipped for the next one in
+ * the list. */
 
 #endif

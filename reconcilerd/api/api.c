@@ -1,0 +1,206 @@
+#include "reconcilerd/api/api.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "reconcilerd/api/context.h"
+#include "reconcilerd/api/discovery.h"
+#include "reconcilerd/api/paths.h"
+#include "reconcilerd/api/resource.h"
+#include "reconcilerd/api/status.h"
+#include "reconcilerd/api/watch.h"
+#include "schema/kinds.h"
+
+int api_new(const struct api_opts *opts, struct api **out, struct bosun_err *err)
+{
+    struct api *api = calloc(1, sizeof(*api));
+    int rc;
+    if (!api)
+        return err_set(err, -ENOMEM, "out of memory");
+    api->store = opts->store;
+    api->auth = opts->auth;
+    api->watch_default_timeout_s = opts->watch_timeout_s > 0 ? opts->watch_timeout_s : 1800;
+    pthread_mutex_init(&api->svc_mu, NULL);
+    if ((rc = api_alloc_new(opts->service_cidr ? opts->service_cidr : "10.96.0.0/16",
+                            opts->node_port_range ? opts->node_port_range : "30000-32767",
+                            &api->alloc, err)))
+        goto fail;
+    if ((rc = api_watches_new(&api->watches, err)))
+        goto fail;
+    if ((rc = api_resource_rebuild_allocations(api, err)))
+        goto fail;
+    if ((rc = api_resource_ensure_namespace(api, "default", err)) ||
+        (rc = api_resource_ensure_namespace(api, "bosun-system", err)))
+        goto fail;
+    *out = api;
+    return 0;
+fail:
+    api_free(api);
+    return rc;
+}
+
+void api_free(struct api *api)
+{
+    if (!api)
+        return;
+    api_watches_free(api->watches);
+    api_alloc_free(api->alloc);
+    pthread_mutex_destroy(&api->svc_mu);
+    free(api);
+}
+
+static bool is_public(const char *path)
+{
+    return !strcmp(path, "/healthz") || !strcmp(path, "/readyz") || !strcmp(path, "/livez") ||
+           !strcmp(path, "/version") || !strcmp(path, "/version/");
+}
+
+/* Resolves the path's kind and store keys; answers and returns false when it cannot. */
+static bool resolve(struct api_req *r)
+{
+    struct api_path *p = &r->path;
+    const struct schema_kind *k = schema_kind_by_resource(p->group, p->version, p->resource);
+    if (!k) {
+        api_respond_not_found_path(r->req);
+        return false;
+    }
+    r->kind = k;
+    if (*k->group)
+        snprintf(r->qualified, sizeof(r->qualified), "%s.%s", k->resource, k->group);
+    else
+        snprintf(r->qualified, sizeof(r->qualified), "%s", k->resource);
+    if (*p->ns && !k->namespaced) {
+        api_respond_not_found_path(r->req);
+        return false;
+    }
+    if (*p->sub) {
+        bool ok = false;
+        for (int i = 0; i < 4 && k->subresources[i]; i++)
+            if (!strcmp(k->subresources[i], p->sub))
+                ok = true;
+        if (!ok) {
+            api_respond_not_found_path(r->req);
+            return false;
+        }
+    }
+    if (k->namespaced && !*p->ns && *p->name) {
+        /* /api/v1/pods/x: a namespaced object needs its namespace */
+        api_respond_not_found_path(r->req);
+        return false;
+    }
+    if (*p->name)
+        snprintf(r->key, sizeof(r->key), "%s/%s/%s/%s", k->group, k->resource, p->ns, p->name);
+    if (k->namespaced && *p->ns)
+        snprintf(r->prefix, sizeof(r->prefix), "%s/%s/%s/", k->group, k->resource, p->ns);
+    else
+        snprintf(r->prefix, sizeof(r->prefix), "%s/%s/", k->group, k->resource);
+    return true;
+}
+
+/* POST /api/v1/namespaces/{ns}/bindings {"metadata":{"name":pod},"target":...}: rewritten
+ * to pods/{pod}/binding. */
+static bool rewrite_bindings(struct api_req *r)
+{
+    struct api_path *p = &r->path;
+    if (strcmp(p->group, "") || strcmp(p->resource, "bindings") || !*p->ns || *p->name)
+        return false;
+    size_t len;
+    const char *b = httpd_body(r->req, &len);
+    json_t *o = json_loadb(b, len, 0, NULL);
+    const char *name = json_string_value(json_object_get(json_object_get(o, "metadata"), "name"));
+    if (!name || !api_path_segment_ok(name)) {
+        json_decref(o);
+        api_respond_status(r->req, 400, "BadRequest", "a Binding needs metadata.name (the pod)");
+        return true;
+    }
+    snprintf(p->resource, sizeof(p->resource), "pods");
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    snprintf(p->sub, sizeof(p->sub), "binding");
+    json_decref(o);
+    if (strcmp(httpd_method(r->req), "POST")) {
+        api_respond_status(r->req, 405, "MethodNotAllowed", "only POST is allowed on bindings");
+        return true;
+    }
+    if (resolve(r))
+        api_resource_serve(r);
+    return true;
+}
+
+void api_handle(struct httpd_req *req, void *userdata)
+{
+    struct api *api = userdata;
+    const char *path = httpd_path(req);
+    const char *method = httpd_method(req);
+    struct api_req r;
+    memset(&r, 0, sizeof(r));
+    r.api = api;
+    r.req = req;
+
+    if (!strcmp(path, "/healthz") || !strcmp(path, "/readyz") || !strcmp(path, "/livez")) {
+        httpd_respond(req, 200, "text/plain", "ok", 2);
+        return;
+    }
+    if (!is_public(path)) {
+        if (api->auth) {
+            const char *tok = api_auth_bearer(httpd_header(req, "Authorization"));
+            r.user = tok ? api_auth_lookup(api->auth, tok) : NULL;
+            if (!r.user) {
+                api_respond_status(req, 401, "Unauthorized", "Unauthorized");
+                return;
+            }
+        } else if (!httpd_peer_is_loopback(req)) {
+            api_respond_status(req, 401, "Unauthorized",
+                               "anonymous access is only allowed from loopback");
+            return;
+        }
+    }
+    if (!strcmp(path, "/version") || !strcmp(path, "/version/")) {
+        api_discovery_version(req);
+        return;
+    }
+    if (!strncmp(path, "/openapi/v3", 11) && (path[11] == '\0' || path[11] == '/')) {
+        api_discovery_openapi_v3(req, path + 11);
+        return;
+    }
+    struct bosun_err err = {0};
+    int rc = api_path_parse(path, &r.path, &err);
+    if (rc == -EINVAL) {
+        api_respond_status(req, 400, "BadRequest", "%s", err.msg);
+        return;
+    }
+    if (rc) {
+        api_respond_not_found_path(req);
+        return;
+    }
+    if (r.path.type != API_PATH_RESOURCE && strcmp(method, "GET")) {
+        api_respond_status(req, 405, "MethodNotAllowed",
+                           "the server does not allow this method on the requested resource");
+        return;
+    }
+    switch (r.path.type) {
+    case API_PATH_CORE_ROOT:
+        api_discovery_root(req, true);
+        return;
+    case API_PATH_APIS_ROOT:
+        api_discovery_root(req, false);
+        return;
+    case API_PATH_GROUP:
+        api_discovery_group(req, r.path.group);
+        return;
+    case API_PATH_GROUP_VERSION:
+        api_discovery_group_version(req, r.path.group, r.path.version);
+        return;
+    case API_PATH_RESOURCE:
+        break;
+    }
+    if (rewrite_bindings(&r))
+        return;
+    if (!resolve(&r))
+        return;
+    if (log_enabled(LOG_DEBUG))
+        log_debug("%s %s (%s)", method, path, r.user ? r.user->name : "anonymous");
+    api_resource_serve(&r);
+}

@@ -1,0 +1,33 @@
+/* api — reconcilerd's Kubernetes-compatible HTTP API (the router and its state).
+ *
+ * api_handle is the httpd handler: it authenticates (bearer tokens; anonymous admin on
+ * loopback when no token table is given), routes discovery, OpenAPI, health and resource
+ * paths (see docs/api.md), and answers every failure with a Status. */
+#ifndef BOSUN_API_H
+#define BOSUN_API_H
+
+#include "lib/err.h"
+#include "lib/httpd.h"
+#include "reconcilerd/api/auth.h"
+#include "reconcilerd/store/store.h"
+
+struct api;
+
+struct api_opts {
+    struct store *store;          /* borrowed; must outlive the api */
+    struct api_auth *auth;        /* borrowed; NULL = anonymous admin, loopback peers only */
+    const char *service_cidr;     /* "10.96.0.0/16" */
+    const char *node_port_range;  /* "30000-32767" */
+    long long watch_timeout_s;    /* minimum default watch length [1800] (0 = default) */
+};
+
+/* Builds the API: rebuilds Service allocations from the store and makes sure the
+ * namespaces `default` and `bosun-system` exist. */
+int api_new(const struct api_opts *opts, struct api **out, struct bosun_err *err);
+/* Frees the API. Stop the httpd serving it first (that closes its watch streams). */
+void api_free(struct api *api);
+
+/* The httpd handler; userdata is the struct api. */
+void api_handle(struct httpd_req *req, void *userdata);
+
+#endif

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# nodeagent against a real reconcilerd: node registration and heartbeat, podCIDR from the
+# node IPAM controller, pods bound through the API run under runc with status written
+# back, logs through the API's log subresource, deletion finished by the node, mirror
+# pods for static pods.
+source "$(dirname "$0")/../lib.sh"
+
+api_setup() {
+    [ "$(id -u)" = 0 ] || skip "needs root (network namespaces, runc)"
+    local t
+    for t in runc conmon ip curl jq; do
+        command -v "$t" >/dev/null || skip "$t not installed (make deps)"
+    done
+    [ -x /usr/lib/cni/bridge ] || skip "containernetworking-plugins not installed (make deps)"
+    [ -x "$BOSUN_BIN/nodeagent" ] || fail "no $BOSUN_BIN/nodeagent"
+    [ -x "$BOSUN_BIN/reconcilerd" ] || fail "no $BOSUN_BIN/reconcilerd"
+    BR=bsa$((RANDOM % 90000 + 10000))
+    OCTET=$((200 + RANDOM % 50))
+    NODE=nsa$RANDOM$RANDOM
+    ROOT=$TEST_TMP/root
+    MAN=$TEST_TMP/manifests
+    mkdir -p "$MAN"
+    IMAGES=$BOSUN_TOP/build/images
+    if [ ! -f "$IMAGES/busybox/index.json" ]; then
+        IMAGES=$TEST_TMP/images
+        sh "$BOSUN_TOP/tools/mkimage-busybox.sh" "$IMAGES/busybox" >/dev/null
+    fi
+    AGENT= API_PID=
+    defer api_cleanup
+    set -E
+    trap 'echo "--- agent log (last 40 lines):"; tail -n 40 "$TEST_TMP/agent.log" 2>/dev/null' ERR
+
+    local port
+    port=$(free_port)
+    API=http://127.0.0.1:$port
+    # The whole cluster CIDR is one /24: the node's podCIDR is known in advance.
+    "$BOSUN_BIN/reconcilerd" --listen "127.0.0.1:$port" --data-dir "$TEST_TMP/store" \
+        --cluster-cidr "10.244.$OCTET.0/24" --node-cidr-mask 24 >"$TEST_TMP/reconcilerd.log" 2>&1 &
+    API_PID=$!
+    wait_for 30 curl -sf "$API/api/v1/namespaces/default" || fail "reconcilerd did not come up"
+}
+
+api_cleanup() {
+    [ -n "$AGENT" ] && kill -9 "$AGENT" 2>/dev/null && wait "$AGENT" 2>/dev/null
+    local id f m
+    if [ -d "$ROOT/runtime/runc" ]; then
+        for id in $(ls "$ROOT/runtime/runc"); do
+            runc --root "$ROOT/runtime/runc" delete --force "$id" 2>/dev/null
+        done
+    fi
+    for f in "$ROOT"/pods/*/state.json; do
+        [ -f "$f" ] || continue
+        ip netns delete "$(jq -r .netns "$f")" 2>/dev/null
+        rmdir /sys/fs/cgroup/*/bosun/"$(jq -r .pod.metadata.uid "$f")" 2>/dev/null
+    done
+    for m in $(awk -v r="$ROOT" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r); do
+        umount -l "$m"
+    done
+    ip link delete "$BR" 2>/dev/null
+    [ -n "$API_PID" ] && kill "$API_PID" 2>/dev/null && wait "$API_PID" 2>/dev/null
+    true
+}
+
+start_agent() {
+    LOGPORT=$(free_port)
+    "$BOSUN_BIN/nodeagent" --node-name "$NODE" --node-ip 127.0.0.1 --root-dir "$ROOT" \
+        --manifest-dir "$MAN" --bridge "$BR" --image-dir "$IMAGES" --server "$API" \
+        --listen "127.0.0.1:$LOGPORT" --log-level debug >>"$TEST_TMP/agent.log" 2>&1 &
+    AGENT=$!
+}
+
+get() { curl -sf "$API$1"; }
+pod_phase_is() { [ "$(get "/api/v1/namespaces/default/pods/$1" | jq -r .status.phase)" = "$2" ]; }
+gone() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$API$1")" = 404 ]; }
+
+test_api_pods_run_report_and_go() {
+    api_setup
+    cat >"$MAN/static.yaml" <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: static
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox:1.35
+    command: ["sleep", "3600"]
+EOF
+    start_agent
+
+    # Registration: addresses, the logs port, nodeInfo, Ready, podCIDR.
+    wait_for 20 eval '[ "$(get /api/v1/nodes/$NODE | jq -r .spec.podCIDR)" = "10.244.$OCTET.0/24" ]' ||
+        fail "node: $(get "/api/v1/nodes/$NODE")"
+    local node
+    node=$(get "/api/v1/nodes/$NODE")
+    [ "$(echo "$node" | jq -r '.status.addresses[] | select(.type=="InternalIP") | .address')" = 127.0.0.1 ] ||
+        fail "addresses: $(echo "$node" | jq -c .status.addresses)"
+    [ "$(echo "$node" | jq .status.daemonEndpoints.kubeletEndpoint.Port)" = "$LOGPORT" ] || fail "port"
+    [ "$(echo "$node" | jq '.status.nodeInfo | length')" = 10 ] || fail "nodeInfo"
+    [ "$(echo "$node" | jq -r '.status.conditions[] | select(.type=="Ready") | .status')" = True ] ||
+        fail "not Ready"
+    [ "$(echo "$node" | jq -r .status.capacity.cpu)" = "$(nproc)" ] || fail "capacity"
+
+    # The static pod shows as a mirror pod with its status.
+    wait_for 30 pod_phase_is "static-$NODE" Running || fail "mirror: $(get "/api/v1/namespaces/default/pods/static-$NODE")"
+
+    # A pod bound through the API runs; status and logs come back.
+    local t0=$SECONDS
+    curl -sf -XPOST -H 'Content-Type: application/json' "$API/api/v1/namespaces/default/pods" -d "{
+      \"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": \"hello\"},
+      \"spec\": {\"nodeName\": \"$NODE\", \"terminationGracePeriodSeconds\": 1,
+        \"containers\": [{\"name\": \"main\", \"image\": \"busybox:1.35\",
+          \"command\": [\"sh\", \"-c\", \"echo hello from the api; exec sleep 3600\"]}]}}" >/dev/null
+    wait_for 30 pod_phase_is hello Running || fail "hello: $(get /api/v1/namespaces/default/pods/hello)"
+    echo "API pod Running $((SECONDS - t0)) s after create"
+    local ip
+    ip=$(get /api/v1/namespaces/default/pods/hello | jq -r .status.podIP)
+    case $ip in 10.244.$OCTET.*) ;; *) fail "podIP $ip" ;; esac
+    wait_for 10 eval '[ "$(get /api/v1/namespaces/default/pods/hello/log)" = "hello from the api" ]' ||
+        fail "log: $(curl -s "$API/api/v1/namespaces/default/pods/hello/log")"
+
+    # Delete: the node stops it and finishes the delete; its netns goes.
+    local uid netns
+    uid=$(get /api/v1/namespaces/default/pods/hello | jq -r .metadata.uid)
+    netns=$(jq -r .netns "$ROOT/pods/$uid/state.json")
+    curl -sf -XDELETE "$API/api/v1/namespaces/default/pods/hello" >/dev/null
+    wait_for 20 gone /api/v1/namespaces/default/pods/hello || fail "pod not deleted"
+    wait_for 10 eval '! ip netns list | grep -q "^$netns\b"' || fail "netns $netns left"
+
+    # Removing the static file removes the mirror pod.
+    rm "$MAN/static.yaml"
+    wait_for 20 gone "/api/v1/namespaces/default/pods/static-$NODE" || fail "mirror pod left"
+
+    kill -TERM "$AGENT"
+    local rc=0
+    wait "$AGENT" || rc=$?
+    AGENT=
+    [ $rc -eq 0 ] || fail "nodeagent exited $rc"
+    ! ip link show "$BR" >/dev/null 2>&1 || fail "bridge $BR left"
+}
+
+run_tests
