@@ -48,6 +48,7 @@ run_tests() {
             trap _run_deferred EXIT
             TEST_TMP=$(mktemp -d /tmp/bosun-test.XXXXXX)
             defer "rm -rf '$TEST_TMP'"
+            [ "${BOSUN_TRACE:-}" = 1 ] && set -x
             "$t"
         ) >"$log" 2>&1
         rc=$?
@@ -59,7 +60,7 @@ run_tests() {
             echo "skip $suite/$t" >>"$BOSUN_RESULTS"
         else
             echo "FAIL  $suite/$t (exit $rc)"
-            tail -n 60 "$log" | sed 's/^/      /'
+            tail -n "${BOSUN_TAIL:-60}" "$log" | sed 's/^/      /'
             echo "fail $suite/$t" >>"$BOSUN_RESULTS"
         fi
         rm -f "$log"

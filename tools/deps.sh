@@ -4,7 +4,7 @@ set -eu
 PKGS="build-essential pkg-config clang libgit2-dev libyaml-dev libjansson-dev
 libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev libssl-dev libarchive-dev
 runc conmon containernetworking-plugins etcd-server busybox-static iproute2 nftables git curl
-python3 python3-kubernetes ca-certificates"
+python3 python3-kubernetes hey wrk ca-certificates"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

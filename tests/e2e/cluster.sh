@@ -6,7 +6,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 # python3 one-liners read the JSON the CLI prints.
-pods_json() { "$BOSUN" get pods -n e2e -o json; }
+pods_json() { "$BOSUN" get pods -n demo -o json; }
 count_running() {
     pods_json | python3 -c '
 import json, sys
@@ -21,7 +21,7 @@ running_is() { [ "$(count_running)" = "$1" ]; }
 page_ok() { curl -fsS --max-time 2 "http://127.0.0.1:$NODEPORT/" | grep -q "hello e2e"; }
 
 push_replicas() { # n
-    sed -i "s/replicas: .*/replicas: $1/" "$WORK/apps/web.yaml"
+    sed -i "s/replicas: .*/replicas: $1/" "$WORK/web.yaml"
     git -C "$WORK" commit -qam "web: $1 replicas"
     git -C "$WORK" push -q origin main
 }
@@ -44,14 +44,14 @@ start_cluster() {
 apiVersion: v1
 kind: Namespace
 metadata:
-  name: e2e
+  name: demo
 EOF
     cat >"$EX/apps/web.yaml" <<EOF
 apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: web
-  namespace: e2e
+  namespace: demo
 spec:
   replicas: 3
   selector:
@@ -72,7 +72,7 @@ apiVersion: v1
 kind: Service
 metadata:
   name: web
-  namespace: e2e
+  namespace: demo
 spec:
   type: NodePort
   selector: {app: web}
@@ -84,7 +84,7 @@ EOF
         --service-cidr "10.96.$N.0/24" --node-port-range "31000-31999" \
         --examples "$EX" >"$TEST_TMP/up.log" 2>&1 &
     UP_PID=$!
-    defer "stop_cluster"
+    defer "stop_cluster; ip link del $BRIDGE"
     export KUBECONFIG=$DIR/kubeconfig
     wait_for 60 test -f "$KUBECONFIG" || { cat "$TEST_TMP/up.log"; fail "no kubeconfig"; }
     WORK=$TEST_TMP/work
@@ -94,14 +94,15 @@ EOF
 }
 
 # Ctrl-C on bosun up; then nothing of ours may remain.
+# UP_STATUS gets bosun up's exit status (it must be 0 after Ctrl-C).
 stop_cluster() {
+    UP_STATUS=0
     if kill -0 "$UP_PID" 2>/dev/null; then
         kill -INT "$UP_PID"
         for _ in $(seq 1 600); do kill -0 "$UP_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$UP_PID" 2>/dev/null
+        kill -KILL "$UP_PID" 2>/dev/null || true
     fi
-    wait "$UP_PID" 2>/dev/null
-    ip link del "$BRIDGE" 2>/dev/null || true
+    wait "$UP_PID" 2>/dev/null || UP_STATUS=$?
 }
 
 # Links, namespaces and processes this run made and did not remove. Network namespaces
@@ -115,7 +116,7 @@ leftovers() {
 
 test_git_push_runs_real_containers_end_to_end() {
     start_cluster
-    wait_for 120 running_is 3 || { "$BOSUN" get pods -n e2e -o wide; tail -50 "$TEST_TMP/up.log"; fail "3 pods not Running with distinct IPs"; }
+    wait_for 120 running_is 3 || { "$BOSUN" get pods -n demo -o wide; tail -50 "$TEST_TMP/up.log"; fail "3 pods not Running with distinct IPs"; }
     wait_for 30 page_ok || fail "NodePort $NODEPORT does not serve the page"
     grep -q "web: http://127.0.0.1:" "$TEST_TMP/up.log" || fail "bosun up did not print the web URL"
 
@@ -124,11 +125,11 @@ test_git_push_runs_real_containers_end_to_end() {
     wait_for 90 running_is 5 || fail "5 pods not Running after push"
 
     # a broken manifest: rejected whole, reported with file:line, pods keep serving
-    sed -i 's/replicas: 5/replicas: -1/' "$WORK/apps/web.yaml"
+    sed -i 's/replicas: 5/replicas: -1/' "$WORK/web.yaml"
     git -C "$WORK" commit -qam broken && git -C "$WORK" push -q origin main
     wait_for 30 sh -c "! '$BOSUN' status >/dev/null 2>&1" || fail "bosun status still succeeds after a broken push"
     "$BOSUN" status >"$TEST_TMP/status" 2>&1 || true
-    grep -Eq 'apps/web.yaml:[0-9]+:[0-9]+: spec.replicas' "$TEST_TMP/status" || { cat "$TEST_TMP/status"; fail "status does not name file:line:col"; }
+    grep -Eq 'web.yaml:[0-9]+:[0-9]+: spec.replicas' "$TEST_TMP/status" || { cat "$TEST_TMP/status"; fail "status does not name file:line:col"; }
     running_is 5 || fail "pods changed after a broken push"
     page_ok || fail "service stopped serving after a broken push"
 
@@ -148,11 +149,12 @@ EOF
     rpid=$(pgrep -P "$UP_PID" -x reconcilerd | head -1)
     [ -n "$rpid" ] || fail "no reconcilerd child of bosun up"
     kill -KILL "$rpid"
-    wait_for 30 sh -c "'$BOSUN' get deployments -n e2e -o json | grep -q '\"web\"'" || fail "deployment lost after kill -9"
+    wait_for 30 sh -c "'$BOSUN' get deployments -n demo -o json | grep -q '\"web\"'" || fail "deployment lost after kill -9"
     wait_for 30 running_is 5 || fail "pods lost after kill -9 of reconcilerd"
 
     # Ctrl-C: nothing left behind
     stop_cluster
+    [ "$UP_STATUS" = 0 ] || { tail -30 "$TEST_TMP/up.log"; fail "bosun up exited $UP_STATUS after Ctrl-C"; }
     [ -z "$(leftovers)" ] || { leftovers; fail "bosun up left things behind"; }
 }
 
