@@ -17,7 +17,8 @@ run_unit() {
     for t in build/asan/tests/test_*; do
         [ -x "$t" ] || continue
         out=$(mktemp)
-        if "$t" >"$out" 2>&1; then
+        # A hung test must fail, not stall CI: no unit test needs minutes.
+        if timeout -k 10 300 "$t" >"$out" 2>&1; then
             echo "ok    unit/$(basename "$t") ($(grep -c '^\[       OK \]' "$out") cases)"
             record pass "unit/$(basename "$t")"
         else
@@ -33,7 +34,8 @@ run_scripts() { # dir binaries
     local f
     for f in tests/$1/*.sh; do
         [ -f "$f" ] || continue
-        BOSUN_BIN=$2 bash "$f"
+        BOSUN_BIN=$2 timeout -k 30 1500 bash "$f" ||
+            [ $? -ne 124 ] || record fail "$1/$(basename "$f" .sh): timed out"
     done
 }
 
