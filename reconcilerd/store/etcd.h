@@ -22,8 +22,7 @@ struct store_etcd_watch;
 enum store_etcd_op { STORE_ETCD_CREATE, STORE_ETCD_UPDATE, STORE_ETCD_DELETE };
 
 /* Connects (checks that an endpoint answers /v3/maintenance/status). */
-int store_etcd_open(const struct store_opts *opts, struct store_etcd **out,
-                    struct bosun_err *err);
+int store_etcd_open(const struct store_opts *opts, struct store_etcd **out, struct bosun_err *err);
 /* Cancels every watch still running and frees e. NULL allowed. */
 void store_etcd_close(struct store_etcd *e);
 

@@ -17,7 +17,7 @@
 struct hub_slot {
     enum store_event_type type;
     uint64_t rev;
-    struct store_item *cur;  /* never NULL; for DELETED the last state stamped with rev */
+    struct store_item *cur; /* never NULL; for DELETED the last state stamped with rev */
     struct store_item *prev;
 };
 
@@ -27,16 +27,16 @@ struct store_hub_watch {
     size_t prefix_len;
     store_watch_fn fn;
     void *userdata;
-    bool raw;                /* deliver JSON bytes only: never parse */
-    uint64_t cursor;         /* last revision passed (delivered or filtered out) */
-    atomic_int cancelled;    /* set by either cancel; checked before every callback */
-    bool async;              /* the fan-out thread frees it */
+    bool raw;             /* deliver JSON bytes only: never parse */
+    uint64_t cursor;      /* last revision passed (delivered or filtered out) */
+    atomic_int cancelled; /* set by either cancel; checked before every callback */
+    bool async;           /* the fan-out thread frees it */
     struct store_hub_watch *prev, *next;
 };
 
 struct store_hub {
     pthread_mutex_t mu;
-    pthread_cond_t wake;   /* fan-out thread: new events, new watch, async cancel, stop */
+    pthread_cond_t wake;    /* fan-out thread: new events, new watch, async cancel, stop */
     pthread_cond_t cb_done; /* sync cancellers: in_cb changed */
     pthread_t thread;
     bool started;
@@ -53,7 +53,7 @@ struct store_hub {
 
     struct store_hub_watch *first, *last;
     struct store_hub_watch *in_cb; /* the watch whose callbacks are running now */
-    uint64_t gen;              /* bumped on every change the fan-out thread must see */
+    uint64_t gen;                  /* bumped on every change the fan-out thread must see */
 };
 
 struct store_hub *store_hub_new(size_t history, uint64_t head_rev)

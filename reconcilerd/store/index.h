@@ -28,11 +28,11 @@ struct store_item {
     /* The parsed value, made on first use (store_item_value) and owned by the item. Most
      * items are never parsed: reads that only pass bytes on use the raw bytes. */
     _Atomic(json_t *) value;
-    uint32_t raw_len;  /* bytes of JSON after the key (see store_item_raw) */
-    uint32_t rv_off;   /* offset of metadata.resourceVersion's first digit in the raw bytes */
+    uint32_t raw_len; /* bytes of JSON after the key (see store_item_raw) */
+    uint32_t rv_off;  /* offset of metadata.resourceVersion's first digit in the raw bytes */
     uint16_t key_len;
-    uint8_t rv_len;    /* its digits */
-    char key[];        /* NUL-terminated; the raw JSON follows, also NUL-terminated */
+    uint8_t rv_len; /* its digits */
+    char key[];     /* NUL-terminated; the raw JSON follows, also NUL-terminated */
 };
 
 /* The serialized value, metadata.resourceVersion == mod_rev included; borrowed for the

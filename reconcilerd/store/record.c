@@ -28,7 +28,7 @@ __attribute__((constructor)) static void crc_init(void)
 
 #if defined(__x86_64__)
 __attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t crc, const unsigned char *p,
-                                                             size_t len)
+                                                            size_t len)
 {
     uint64_t c = crc;
     while (len >= 8) {
@@ -54,9 +54,9 @@ static uint32_t crc_soft(uint32_t crc, const unsigned char *p, size_t len)
         memcpy(&hi, p + 4, 4);
         lo ^= crc; /* little-endian hosts only, like the rest of the format code */
         crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
-              crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
-              crc_table[3][hi & 0xff] ^ crc_table[2][(hi >> 8) & 0xff] ^
-              crc_table[1][(hi >> 16) & 0xff] ^ crc_table[0][hi >> 24];
+              crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^ crc_table[3][hi & 0xff] ^
+              crc_table[2][(hi >> 8) & 0xff] ^ crc_table[1][(hi >> 16) & 0xff] ^
+              crc_table[0][hi >> 24];
         p += 8;
         len -= 8;
     }
@@ -194,9 +194,8 @@ void store_file_hdr_encode(char *buf, const char *magic, uint64_t rev)
 
 int store_file_hdr_check(const char *buf, size_t avail, const char *magic, uint64_t *rev)
 {
-    if (avail < STORE_FILE_HDR_LEN || memcmp(buf, magic, 8) != 0 ||
-        get_u32(buf + 16) < 1 || get_u32(buf + 16) > STORE_FORMAT_VERSION ||
-        get_u32(buf + 20) != store_crc32c(0, buf, 20))
+    if (avail < STORE_FILE_HDR_LEN || memcmp(buf, magic, 8) != 0 || get_u32(buf + 16) < 1 ||
+        get_u32(buf + 16) > STORE_FORMAT_VERSION || get_u32(buf + 20) != store_crc32c(0, buf, 20))
         return -EINVAL;
     *rev = get_u64(buf + 8);
     return 0;

@@ -117,7 +117,7 @@ struct store {
     struct snap_job *snap_job;
     pthread_t snap_thread;
     bool snap_started;
-    bool snap_stop; /* set once the commit thread (which posts jobs) has exited */
+    bool snap_stop;      /* set once the commit thread (which posts jobs) has exited */
     off_t snap_next_off; /* retry threshold after a failed attempt */
 
     pthread_rwlock_t ix_lock; /* index and committed */
@@ -413,8 +413,7 @@ out:
 }
 
 /* Writes and syncs one batch at good_off. Commit thread only. */
-static int batch_write(struct store *st, const char *buf, size_t len, char *cause,
-                       size_t cause_len)
+static int batch_write(struct store *st, const char *buf, size_t len, char *cause, size_t cause_len)
 {
     int rc;
     if (st->dirty) {
@@ -811,8 +810,7 @@ static int item_from_rec(const struct recovery *rc, const struct store_rec *rec,
         json_error_t je;
         json_t *v = json_loadb(rec->value, rec->value_len, 0, &je);
         if (!v)
-            return err_set(err, -EUCLEAN, "json: line %d col %d: %s", je.line, je.column,
-                           je.text);
+            return err_set(err, -EUCLEAN, "json: line %d col %d: %s", je.line, je.column, je.text);
         bool ok = json_is_object(v) && json_is_object(json_object_get(v, "metadata"));
         json_decref(v);
         if (!ok)
@@ -826,8 +824,8 @@ static int item_from_rec(const struct recovery *rc, const struct store_rec *rec,
                                    rec->rev, create_rev);
     } else {
         bool bad = false;
-        it = store_item_new_raw(key, rec->key_len, rec->value, rec->value_len, rec->rev,
-                                create_rev, &bad);
+        it = store_item_new_raw(key, rec->key_len, rec->value, rec->value_len, rec->rev, create_rev,
+                                &bad);
         if (bad)
             return err_set(err, -EUCLEAN,
                            "value does not carry resourceVersion %" PRIu64 " in its metadata",
@@ -839,8 +837,7 @@ static int item_from_rec(const struct recovery *rc, const struct store_rec *rec,
     return 0;
 }
 
-static int load_snapshot(struct recovery *rc, const char *name, uint64_t rev,
-                         struct bosun_err *err)
+static int load_snapshot(struct recovery *rc, const char *name, uint64_t rev, struct bosun_err *err)
 {
     struct mapped m;
     int r = map_file(rc->dirfd, name, &m, err);
@@ -871,9 +868,10 @@ static int load_snapshot(struct recovery *rc, const char *name, uint64_t rev,
         }
         if (rec.op == STORE_REC_SNAP_END) {
             if (rec.rev != rev || rec.create_rev != count) {
-                r = err_set(err, -EUCLEAN, "%s: end record at offset %zu says %" PRIu64
-                            " objects at revision %" PRIu64 ", found %zu at %" PRIu64, name,
-                            off, rec.create_rev, rec.rev, count, rev);
+                r = err_set(err, -EUCLEAN,
+                            "%s: end record at offset %zu says %" PRIu64
+                            " objects at revision %" PRIu64 ", found %zu at %" PRIu64,
+                            name, off, rec.create_rev, rec.rev, count, rev);
                 goto out;
             }
             ended = true;
@@ -933,8 +931,8 @@ static int replay_record(struct recovery *rc, const struct store_rec *rec, uint3
     struct store_hub_ev ev = {.rev = rec->rev, .prev = prev};
     if ((rec->op == STORE_REC_CREATE) != (prev == NULL)) {
         r = err_set(err, -EUCLEAN, "%s: record at offset %zu: %s of %s key %s", name, off,
-                    rec->op == STORE_REC_CREATE ? "create" : "change",
-                    prev ? "existing" : "absent", key);
+                    rec->op == STORE_REC_CREATE ? "create" : "change", prev ? "existing" : "absent",
+                    key);
         goto out;
     }
     if (rec->op == STORE_REC_DELETE) {
@@ -1037,20 +1035,22 @@ static int replay_segment(struct recovery *rc, uint64_t start, bool last, struct
             }
             r = err_set(err, -EUCLEAN,
                         "%s: corrupt record at offset %zu (%s), with valid records after it%s",
-                        name, off, store_rec_status_str(s),
-                        last ? "" : " (not the last segment)");
+                        name, off, store_rec_status_str(s), last ? "" : " (not the last segment)");
             goto out;
         }
         if (first && rec.rev != start) {
-            r = err_set(err, -EUCLEAN, "%s: first record at offset %zu has revision %" PRIu64
-                        ", expected %" PRIu64, name, off, rec.rev, start);
+            r = err_set(err, -EUCLEAN,
+                        "%s: first record at offset %zu has revision %" PRIu64
+                        ", expected %" PRIu64,
+                        name, off, rec.rev, start);
             goto out;
         }
         first = false;
         if (rec.rev > rc->snap_rev) {
             if (rec.rev != rc->rev + 1) {
-                r = err_set(err, -EUCLEAN, "%s: record at offset %zu has revision %" PRIu64
-                            ", expected %" PRIu64, name, off, rec.rev, rc->rev + 1);
+                r = err_set(err, -EUCLEAN,
+                            "%s: record at offset %zu has revision %" PRIu64 ", expected %" PRIu64,
+                            name, off, rec.rev, rc->rev + 1);
                 goto out;
             }
             r = replay_record(rc, &rec, version, name, off, err);
@@ -1511,9 +1511,8 @@ static int list_collect(struct store_item *it, void *ud)
     return 0;
 }
 
-static int list_items(struct store *st, const char *prefix, store_list_fn fn,
-                      store_list_raw_fn rfn, void *userdata, uint64_t *out_rev,
-                      struct bosun_err *err)
+static int list_items(struct store *st, const char *prefix, store_list_fn fn, store_list_raw_fn rfn,
+                      void *userdata, uint64_t *out_rev, struct bosun_err *err)
 {
     struct list_acc acc = {0};
     int r = 0;
@@ -1627,8 +1626,8 @@ static int prepare_value(const char *verb, const char *key, const json_t *value,
     if (n + STORE_RV_SPLICE_MAX > STORE_MAX_VALUE) {
         json_decref(c);
         free(s);
-        return err_set(err, -EFBIG, "store: %s %s: value is %zu bytes, the limit is %u", verb,
-                       key, n, STORE_MAX_VALUE);
+        return err_set(err, -EFBIG, "store: %s %s: value is %zu bytes, the limit is %u", verb, key,
+                       n, STORE_MAX_VALUE);
     }
     if (store_json_meta_off(s, n, meta_off) < 0) {
         json_decref(c);

@@ -30,8 +30,8 @@ struct store;
 struct store_watch;
 
 struct store_opts {
-    const char *dir;   /* created if missing */
-    size_t history;    /* events kept for watch resumption [100000] */
+    const char *dir; /* created if missing */
+    size_t history;  /* events kept for watch resumption [100000] */
     /* Addition: when set, the store lives in etcd v3 instead of dir (which is then
      * ignored): comma-separated client URLs ("http://127.0.0.1:2379,http://10.0.0.2:2379"),
      * reached through etcd's JSON gateway. See "The etcd backend" below. */
@@ -140,8 +140,8 @@ int store_check(const char *dir, struct store_check_report *out, struct bosun_er
 
 /* store_list with raw bytes: json/len are borrowed for the call only (not NUL-terminated).
  * Nothing is parsed. */
-typedef int (*store_list_raw_fn)(const char *key, const char *json, size_t len,
-                                 uint64_t mod_rev, void *userdata);
+typedef int (*store_list_raw_fn)(const char *key, const char *json, size_t len, uint64_t mod_rev,
+                                 void *userdata);
 int store_list_raw(struct store *st, const char *prefix, store_list_raw_fn fn, void *userdata,
                    uint64_t *out_rev, struct bosun_err *err);
 

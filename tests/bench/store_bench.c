@@ -114,8 +114,12 @@ static void run(struct store *st, int threads, double secs, const char *prefix, 
     pthread_t *th = calloc((size_t)threads, sizeof(*th));
     double t0 = now_s();
     for (int i = 0; i < threads; i++) {
-        w[i] = (struct worker){.st = st, .id = i, .until = t0 + secs, .prefix = prefix,
-                               .update_only = update_only, .keys = keys};
+        w[i] = (struct worker){.st = st,
+                               .id = i,
+                               .until = t0 + secs,
+                               .prefix = prefix,
+                               .update_only = update_only,
+                               .keys = keys};
         pthread_create(&th[i], NULL, worker_main, &w[i]);
     }
     size_t total = 0;
@@ -184,7 +188,9 @@ static void fill(struct store *st, const char *prefix, int n, int threads)
     pthread_t *th = calloc((size_t)threads, sizeof(*th));
     struct filler *f = calloc((size_t)threads, sizeof(*f));
     for (int t = 0; t < threads; t++) {
-        f[t] = (struct filler){.st = st, .prefix = prefix, .from = n / threads * t,
+        f[t] = (struct filler){.st = st,
+                               .prefix = prefix,
+                               .from = n / threads * t,
                                .to = t == threads - 1 ? n : n / threads * (t + 1)};
         pthread_create(&th[t], NULL, fill_main, &f[t]);
     }
@@ -203,8 +209,7 @@ static int count_cb(const char *key, const json_t *value, uint64_t mod_rev, void
     return 0;
 }
 
-static int count_raw_cb(const char *key, const char *json, size_t len, uint64_t mod_rev,
-                        void *ud)
+static int count_raw_cb(const char *key, const char *json, size_t len, uint64_t mod_rev, void *ud)
 {
     (void)key;
     (void)json;
@@ -227,7 +232,8 @@ static void *get_main(void *p)
     struct getter *g = p;
     char key[96];
     for (int i = 0; i < g->count; i++) {
-        snprintf(key, sizeof(key), "%s%08d", g->prefix, (int)(((long long)i * 7919 + g->id) % g->n));
+        snprintf(key, sizeof(key), "%s%08d", g->prefix,
+                 (int)(((long long)i * 7919 + g->id) % g->n));
         char *js = NULL;
         if (store_get_raw(g->st, key, &js, NULL, NULL, NULL) == 0)
             free(js);
@@ -374,8 +380,8 @@ static int open_bench(const char *dir)
     store_list_raw(st, "", size_cb, &sz, NULL, NULL);
     double per_obj = sz.n ? (double)(after - before) * 1024 / (double)sz.n : 0;
     double json_avg = sz.n ? (double)sz.bytes / (double)sz.n : 0;
-    printf("start-up with %zu objects at revision %" PRIu64 ": %.2f s\n", sz.n,
-           store_revision(st), dt);
+    printf("start-up with %zu objects at revision %" PRIu64 ": %.2f s\n", sz.n, store_revision(st),
+           dt);
     printf("memory: %.1f MiB resident for %zu objects: %.0f B per object, of which %.0f B is "
            "its JSON; overhead %.0f B\n",
            (double)(after - before) / 1024, sz.n, per_obj, json_avg, per_obj - json_avg);
@@ -387,7 +393,6 @@ static int open_bench(const char *dir)
     store_close(st);
     return 0;
 }
-
 
 /* Writes a store directly in the on-disk format (reconcilerd/store/record.h): a snapshot
  * of n objects plus a log of m updates after it, what a store looks like after a long run.
@@ -444,8 +449,7 @@ static int gen_store(const char *dir, int n, int m)
             len += need;
         }
         if (pass == 0) {
-            store_rec_encode(buf + len, STORE_REC_SNAP_END, (uint64_t)n, (uint64_t)n, "", 0, "",
-                             0);
+            store_rec_encode(buf + len, STORE_REC_SNAP_END, (uint64_t)n, (uint64_t)n, "", 0, "", 0);
             len += store_rec_size(0, 0);
         }
         fwrite(buf, 1, len, fp);
@@ -475,8 +479,9 @@ static int parse_list(const char *s, int *v, int max)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s puts|reads|storm|fill|open (--dir DIR | --etcd URLS) "
-                        "[--secs S] [--objects N[,N]] [--snapshot]\n",
+        fprintf(stderr,
+                "usage: %s puts|reads|storm|fill|open (--dir DIR | --etcd URLS) "
+                "[--secs S] [--objects N[,N]] [--snapshot]\n",
                 argv[0]);
         return 2;
     }

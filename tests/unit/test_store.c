@@ -1,10 +1,13 @@
 /* Unit tests for reconcilerd/store: semantics, durability, recovery, watch, group commit,
  * crash safety (fork + SIGKILL) and a full disk (a tmpfs mounted by the test, root only). */
+/* cmocka needs these first */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+/* clang-format on */
 
 #include <dirent.h>
 #include <errno.h>
@@ -24,13 +27,14 @@
 #include <unistd.h>
 
 #include "lib/jsonx.h"
+#include "reconcilerd/store/index.h"
 #include "reconcilerd/store/record.h"
 #include "reconcilerd/store/store.h"
 
 struct fx {
-    char dir[256];  /* temp dir; the store lives in dir/store */
+    char dir[256]; /* temp dir; the store lives in dir/store */
     char sdir[300];
-    char mnt[300];  /* tmpfs mount point when mounted */
+    char mnt[300]; /* tmpfs mount point when mounted */
     int mounted;
     struct store *st;
 };
@@ -278,7 +282,7 @@ static void test_store_list_by_prefix_in_key_order_with_revision(void **state)
     struct fx *f = *state;
     struct bosun_err err = {0};
     f->st = open_store(f->sdir, 0);
-    const char *keys[] = {"/pods/ns2/b", "/pods/ns1/z", "/pods/ns1/a", "/services/ns1/a",
+    const char *keys[] = {"/pods/ns2/b", "/pods/ns1/z",  "/pods/ns1/a", "/services/ns1/a",
                           "/pods/ns1/m", "/pods/ns10/a", "/pod"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         put(f->st, keys[i], (long long)i);
@@ -366,7 +370,10 @@ static double run_writers(struct store *st, int threads, int per, const char *pr
     assert_true(threads <= 256);
     double t0 = now_s();
     for (int t = 0; t < threads; t++) {
-        args[t] = (struct writer_arg){.st = st, .t = t, .n = per, .prefix = prefix,
+        args[t] = (struct writer_arg){.st = st,
+                                      .t = t,
+                                      .n = per,
+                                      .prefix = prefix,
                                       .revs = revs ? revs + (size_t)t * (size_t)per : NULL};
         assert_int_equal(pthread_create(&th[t], NULL, writer_main, &args[t]), 0);
     }
@@ -427,7 +434,7 @@ static void test_store_persists_across_close_and_reopen(void **state)
     }
     json_t *o = obj("x", 1000);
     assert_int_equal(store_update(f->st, "/k/07", o, 0, NULL, &err), 0); /* 51 */
-    assert_int_equal(store_delete(f->st, "/k/08", 0, NULL, &err), 0);     /* 52 */
+    assert_int_equal(store_delete(f->st, "/k/08", 0, NULL, &err), 0);    /* 52 */
     json_decref(o);
     store_close(f->st);
 
@@ -484,7 +491,7 @@ static void test_store_reopens_after_snapshot_and_more_log(void **state)
     json_t *o = obj("u", 77);
     assert_int_equal(store_update(f->st, "/a/t00/000003", o, 0, NULL, &err), 0); /* 201 */
     assert_int_equal(store_delete(f->st, "/a/t01/000004", 0, NULL, &err), 0);    /* 202 */
-    put(f->st, "/b/new", 1);                                                      /* 203 */
+    put(f->st, "/b/new", 1);                                                     /* 203 */
     /* a second snapshot replaces the first */
     assert_int_equal(store_snapshot(f->st, &err), 0);
     assert_int_equal(count_files(f->sdir, "snap-"), 1);
@@ -692,8 +699,8 @@ static void watch_cb(const struct store_event *ev, void *ud)
         s->types[s->n] = ev->type;
         if (s->n < 64) {
             snprintf(s->keys[s->n], sizeof(s->keys[0]), "%s", ev->key);
-            s->value_rv[s->n] = strtoull(jsonx_get_str(ev->value, "metadata.resourceVersion"),
-                                         NULL, 10);
+            s->value_rv[s->n] =
+                strtoull(jsonx_get_str(ev->value, "metadata.resourceVersion"), NULL, 10);
             s->has_prev[s->n] = ev->prev != NULL;
         }
     }
@@ -1189,7 +1196,6 @@ static void test_store_full_disk_fails_writes_keeps_reads_and_recovers(void **st
     json_decref(big);
 }
 
-
 /* ---- raw JSON bytes, lazy parsing, format versions -------------------------------------- */
 
 struct raw_seen {
@@ -1211,8 +1217,7 @@ static void raw_watch_cb(const struct store_event *ev, void *ud)
         snprintf(s->key[s->n], sizeof(s->key[0]), "%s", ev->key);
         snprintf(s->json[s->n], sizeof(s->json[0]), "%.*s", (int)ev->value_len, ev->value_json);
         if (ev->prev_json)
-            snprintf(s->prev[s->n], sizeof(s->prev[0]), "%.*s", (int)ev->prev_len,
-                     ev->prev_json);
+            snprintf(s->prev[s->n], sizeof(s->prev[0]), "%.*s", (int)ev->prev_len, ev->prev_json);
         s->rev[s->n] = ev->rev;
         s->type[s->n] = ev->type;
     }
@@ -1367,9 +1372,9 @@ static void test_store_raw_bytes_survive_replay_and_snapshot(void **state)
         snprintf(key, sizeof(key), "/r/%02d", i);
         put(f->st, key, i);
     }
-    json_t *o = json_pack("{s:s,s:{s:s,s:{s:{s:s}}},s:{s:s},s:{}}", "kind", "Deployment",
-                          "spec", "template", "x", "metadata", "labels", "a", "b", "metadata",
-                          "name", "d", "status");
+    json_t *o = json_pack("{s:s,s:{s:s,s:{s:{s:s}}},s:{s:s},s:{}}", "kind", "Deployment", "spec",
+                          "template", "x", "metadata", "labels", "a", "b", "metadata", "name", "d",
+                          "status");
     assert_int_equal(store_create(f->st, "/r/dep", o, NULL, &err), 0); /* 11 */
     json_decref(o);
     struct raw_list before = {.n = 0};
@@ -1455,8 +1460,8 @@ static void write_v1_file(const char *path, const char *magic, uint64_t hdr_rev,
     fclose(fp);
 }
 
-static size_t v1_rec(char *buf, enum store_rec_op op, uint64_t rev, uint64_t crev,
-                     const char *key, const char *val)
+static size_t v1_rec(char *buf, enum store_rec_op op, uint64_t rev, uint64_t crev, const char *key,
+                     const char *val)
 {
     store_rec_encode(buf, op, rev, crev, key, strlen(key), val, strlen(val));
     return store_rec_size(strlen(key), strlen(val));
@@ -1477,7 +1482,8 @@ static void test_store_reads_format_version_1_files(void **state)
     snprintf(path, sizeof(path), "%s/snap-%020d.snap", f->sdir, 2);
     write_v1_file(path, STORE_SNAP_MAGIC, 2, recs, n);
     n = 0;
-    n += v1_rec(recs + n, STORE_REC_UPDATE, 3, 1, "/v/a", "{\"metadata\":{\"name\":\"a\"},\"v\":3}");
+    n +=
+        v1_rec(recs + n, STORE_REC_UPDATE, 3, 1, "/v/a", "{\"metadata\":{\"name\":\"a\"},\"v\":3}");
     n += v1_rec(recs + n, STORE_REC_DELETE, 4, 2, "/v/b", "");
     n += v1_rec(recs + n, STORE_REC_CREATE, 5, 5, "/v/c", "{\"kind\":\"K\",\"metadata\":{}}");
     snprintf(path, sizeof(path), "%s/wal-%020d.log", f->sdir, 3);
@@ -1508,8 +1514,254 @@ static void test_store_reads_format_version_1_files(void **state)
     assert_int_equal(put(f->st, "/v/e", 1), 7);
 }
 
+/* ---- backend-neutral behaviour (test_store_etcd.c runs these against etcd) ------------- */
+
+static uint64_t rv_num(const json_t *o)
+{
+    return strtoull(rv_of(o), NULL, 10);
+}
+
+/* create/get/update/delete, conflicts, unconditional updates: revisions only compared. */
+static void check_semantics(struct store *st, const char *prefix)
+{
+    struct bosun_err err = {0};
+    char k[128], k2[128];
+    snprintf(k, sizeof(k), "%sweb", prefix);
+    snprintf(k2, sizeof(k2), "%sdb", prefix);
+    uint64_t base = store_revision(st);
+    json_t *in = obj("web", 1);
+    json_t *out = NULL;
+    assert_int_equal(store_create(st, k, in, &out, &err), 0);
+    uint64_t r1 = rv_num(out);
+    assert_true(r1 > base);
+    assert_null(jsonx_get(in, "metadata.resourceVersion")); /* input borrowed, untouched */
+    json_decref(out);
+    assert_true(store_revision(st) >= r1);
+    assert_int_equal(store_create(st, k, in, NULL, &err), -EEXIST);
+
+    json_t *got = NULL;
+    uint64_t rev = 0;
+    assert_int_equal(store_get(st, k, &got, &rev, &err), 0);
+    assert_int_equal(rev, r1);
+    assert_rv(got, r1);
+    assert_int_equal(jsonx_get_int(got, "spec.v", 0), 1);
+
+    /* stale update and delete: 409 material, nothing changes */
+    jsonx_set_new(got, "spec.v", json_integer(2));
+    assert_int_equal(store_update(st, k, got, r1 + 1000, NULL, &err), -ESTALE);
+    assert_non_null(strstr(err.msg, "stale"));
+    assert_int_equal(store_delete(st, k, r1 + 1000, NULL, &err), -ESTALE);
+    assert_int_equal(store_update(st, k, got, r1, &out, &err), 0);
+    uint64_t r2 = rv_num(out);
+    assert_true(r2 > r1);
+    assert_int_equal(jsonx_get_int(out, "spec.v", 0), 2);
+    json_decref(out);
+    assert_int_equal(store_update(st, k, got, r1, NULL, &err), -ESTALE);
+    /* expected 0: unconditional */
+    jsonx_set_new(got, "spec.v", json_integer(3));
+    assert_int_equal(store_update(st, k, got, 0, &out, &err), 0);
+    uint64_t r3 = rv_num(out);
+    assert_true(r3 > r2);
+    json_decref(out);
+    json_decref(got);
+
+    /* absent keys */
+    assert_int_equal(store_get(st, k2, NULL, NULL, &err), -ENOENT);
+    assert_int_equal(store_update(st, k2, in, 0, NULL, &err), -ENOENT);
+    assert_int_equal(store_update(st, k2, in, 5, NULL, &err), -ENOENT);
+    assert_int_equal(store_delete(st, k2, 0, NULL, &err), -ENOENT);
+
+    json_t *last = NULL;
+    assert_int_equal(store_delete(st, k, r3, &last, &err), 0);
+    uint64_t r4 = rv_num(last);
+    assert_true(r4 > r3);
+    assert_int_equal(jsonx_get_int(last, "spec.v", 0), 3);
+    json_decref(last);
+    assert_int_equal(store_get(st, k, NULL, NULL, &err), -ENOENT);
+    /* re-created after a delete: a new object */
+    assert_int_equal(store_create(st, k, in, &out, &err), 0);
+    assert_true(rv_num(out) > r4);
+    json_decref(out);
+    json_decref(in);
+}
+
+struct klist {
+    char keys[32][128];
+    uint64_t revs[32];
+    int n;
+};
+
+static int klist_cb(const char *key, const json_t *value, uint64_t mod_rev, void *ud)
+{
+    struct klist *l = ud;
+    assert_rv(value, mod_rev);
+    if (l->n < 32) {
+        snprintf(l->keys[l->n], sizeof(l->keys[0]), "%s", key);
+        l->revs[l->n] = mod_rev;
+    }
+    l->n++;
+    return 0;
+}
+
+static void check_list(struct store *st, const char *prefix)
+{
+    struct bosun_err err = {0};
+    const char *names[] = {"b/2", "a/1", "c/3", "a/0", "b/1"};
+    char k[128];
+    uint64_t last = 0;
+    for (int i = 0; i < 5; i++) {
+        snprintf(k, sizeof(k), "%s%s", prefix, names[i]);
+        last = put(st, k, i);
+    }
+    snprintf(k, sizeof(k), "%.100s~", prefix); /* after the prefix's keys, not under it */
+    put(st, k, 9);
+    struct klist l = {.n = 0};
+    uint64_t rev = 0;
+    assert_int_equal(store_list(st, prefix, klist_cb, &l, &rev, &err), 0);
+    assert_int_equal(l.n, 6); /* "~" sorts after the rest, but is under the prefix too */
+    const char *want[] = {"a/0", "a/1", "b/1", "b/2", "c/3", "~"};
+    for (int i = 0; i < 6; i++) {
+        snprintf(k, sizeof(k), "%s%s", prefix, want[i]);
+        assert_string_equal(l.keys[i], k);
+    }
+    assert_true(rev >= last);
+    l.n = 0;
+    snprintf(k, sizeof(k), "%sb/", prefix);
+    assert_int_equal(store_list(st, k, klist_cb, &l, NULL, &err), 0);
+    assert_int_equal(l.n, 2);
+    snprintf(k, sizeof(k), "%snothing/", prefix);
+    l.n = 0;
+    assert_int_equal(store_list(st, k, klist_cb, &l, &rev, &err), 0);
+    assert_int_equal(l.n, 0);
+}
+
+/* History then live, in order, exactly once; prefix filtering; cancel. */
+static void check_watch(struct store *st, const char *prefix)
+{
+    struct bosun_err err = {0};
+    char k[128], other[128];
+    /* "/w/" → "/w-other/x": next to the prefix, not under it */
+    snprintf(other, sizeof(other), "%.*s-other/x", (int)strlen(prefix) - 1, prefix);
+    uint64_t revs[8];
+    int n = 0;
+    snprintf(k, sizeof(k), "%sa", prefix);
+    uint64_t from = store_revision(st);
+    revs[n++] = put(st, k, 1);
+    put(st, other, 1); /* not under prefix: filtered */
+    json_t *o = obj("a", 2);
+    json_t *out = NULL;
+    assert_int_equal(store_update(st, k, o, 0, &out, &err), 0);
+    revs[n++] = rv_num(out);
+    json_decref(out);
+
+    struct seen s;
+    seen_init(&s);
+    struct store_watch *w = NULL;
+    assert_int_equal(store_watch(st, prefix, from, watch_cb, &s, &w, &err), 0);
+    s.w = w;
+    assert_int_equal(wait_for(&s, 2, 5000), 2);
+    /* live */
+    snprintf(k, sizeof(k), "%sb", prefix);
+    revs[n++] = put(st, k, 3);
+    snprintf(k, sizeof(k), "%sa", prefix);
+    json_t *last = NULL;
+    assert_int_equal(store_delete(st, k, 0, &last, &err), 0);
+    revs[n++] = rv_num(last);
+    json_decref(last);
+    assert_int_equal(wait_for(&s, 4, 5000), 4);
+    usleep(100000);
+    store_watch_cancel(w);
+    int types[] = {STORE_ADDED, STORE_MODIFIED, STORE_ADDED, STORE_DELETED};
+    assert_int_equal(s.n, 4);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(s.revs[i], revs[i]);
+        assert_int_equal(s.types[i], types[i]);
+        assert_int_equal(s.value_rv[i], revs[i]); /* DELETED: the delete's revision */
+    }
+    assert_int_equal(s.has_prev[0], 0);
+    assert_int_equal(s.has_prev[1], 1);
+    assert_int_equal(s.has_prev[3], 1);
+    /* after cancel nothing more arrives */
+    snprintf(k, sizeof(k), "%sc", prefix);
+    put(st, k, 4);
+    usleep(200000);
+    assert_int_equal(s.n, 4);
+    json_decref(o);
+}
+
+static void test_store_shared_semantics_list_watch_raw(void **state)
+{
+    struct fx *f = *state;
+    f->st = open_store(f->sdir, 0);
+    check_semantics(f->st, "/sem/");
+    check_list(f->st, "/lst/");
+    check_watch(f->st, "/w/");
+    check_raw_list_get_watch(f->st, "/raw/");
+}
+
+/* The index's hash table (linear probing, backward-shift deletion) and skiplist against a
+ * plain array, through many random puts, appends and deletes. */
+static int idx_count_cb(struct store_item *it, void *ud)
+{
+    char **last = ud;
+    if (*last)
+        assert_true(strcmp(*last, it->key) < 0);
+    *last = it->key;
+    return 0;
+}
+
+static void test_store_index_matches_a_model(void **state)
+{
+    (void)state;
+    enum { K = 3000 };
+    static uint64_t model[K]; /* mod_rev present, 0 = absent */
+    memset(model, 0, sizeof(model));
+    struct store_index *ix = store_index_new();
+    assert_non_null(ix);
+    uint64_t x = 88172645463325252ull;
+    for (uint64_t step = 1; step <= 60000; step++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int k = (int)(x % K);
+        char key[32];
+        snprintf(key, sizeof(key), "/k/%05d", k);
+        if ((x >> 20) % 3 == 0) {
+            store_index_del(ix, key);
+            model[k] = 0;
+        } else {
+            const char *js = "{\"metadata\":{}}";
+            struct store_item *it =
+                store_item_new_splice(key, strlen(key), js, strlen(js), 13, step, step);
+            assert_non_null(it);
+            int r = (x >> 30) % 2 ? store_index_append(ix, it) : store_index_put(ix, it);
+            assert_int_equal(r, 0);
+            model[k] = step;
+        }
+        if (step % 10000 == 0) {
+            size_t live = 0;
+            for (int i = 0; i < K; i++) {
+                snprintf(key, sizeof(key), "/k/%05d", i);
+                struct store_item *it = store_index_get(ix, key);
+                if (model[i]) {
+                    live++;
+                    assert_non_null(it);
+                    assert_int_equal(it->mod_rev, model[i]);
+                } else {
+                    assert_null(it);
+                }
+            }
+            assert_int_equal(store_index_count(ix), live);
+            char *last = NULL;
+            store_index_scan(ix, "", idx_count_cb, &last);
+        }
+    }
+    store_index_free(ix);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+#ifndef STORE_TEST_NO_MAIN /* test_store_etcd.c includes this file for the shared cases */
 int main(void)
 {
     /* STORE_TEST_FILTER='*crash*' runs a subset while working on one behaviour. */
@@ -1542,6 +1794,9 @@ int main(void)
         T(test_store_raw_bytes_survive_replay_and_snapshot),
         cmocka_unit_test(test_store_json_meta_off_finds_top_level_metadata_only),
         T(test_store_reads_format_version_1_files),
+        T(test_store_shared_semantics_list_watch_raw),
+        cmocka_unit_test(test_store_index_matches_a_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
+#endif
