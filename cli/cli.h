@@ -68,5 +68,7 @@ int cli_cmd_logs(int argc, char **argv);
 int cli_cmd_sync(int argc, char **argv);
 int cli_cmd_status(int argc, char **argv);
 int cli_cmd_up(int argc, char **argv);
+/* bosun store check DIR: reconcilerd's file store, offline (cmd_store.c). */
+int cli_cmd_store(int argc, char **argv);
 
 #endif

@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "cli/manifest.h"
 #include "cli/util.h"
+#include "lib/jsonmerge.h"
 #include "lib/jsonx.h"
 
 #define APPLY_CONFLICT_RETRIES 5
@@ -52,7 +53,7 @@ static int apply_one(struct cli *c, struct cli_manifest_obj *o, const char *ns_f
     }
     char *path = cli_api_path(o->kind, ns, name, NULL);
     char *coll = cli_api_path(o->kind, ns, NULL, NULL);
-    json_t *live = NULL, *resp = NULL, *merged = NULL;
+    json_t *live = NULL, *resp = NULL, *merged = NULL, *create = NULL;
     int rc = 1;
     if (!path || !coll) {
         cli_errorf("out of memory");
@@ -67,7 +68,12 @@ static int apply_one(struct cli *c, struct cli_manifest_obj *o, const char *ns_f
         if (st < 0)
             goto out;
         if (st == 404) {
-            st = cli_request(c, "POST", coll, "application/json", o->obj, &resp);
+            /* created with the annotation, so the next apply knows what it set */
+            if (!create && !(create = jsonmerge_apply(NULL, o->obj))) {
+                cli_errorf("out of memory");
+                goto out;
+            }
+            st = cli_request(c, "POST", coll, "application/json", create, &resp);
             if (st < 0)
                 goto out;
             if (st == 409)
@@ -85,7 +91,9 @@ static int apply_one(struct cli *c, struct cli_manifest_obj *o, const char *ns_f
             cli_print_server_error(st, live);
             goto out;
         }
-        merged = cli_apply_merge(live, o->obj);
+        /* fields the last apply set and this manifest does not are removed; fields the
+         * server or other clients set survive (lib/jsonmerge.h) */
+        merged = jsonmerge_apply(live, o->obj);
         if (!merged) {
             cli_errorf("out of memory");
             goto out;
@@ -117,6 +125,7 @@ out:
     json_decref(live);
     json_decref(resp);
     json_decref(merged);
+    json_decref(create);
     free(path);
     free(coll);
     return rc;

@@ -16,6 +16,7 @@ static const struct {
     {"logs", cli_cmd_logs, "print a container's log: bosun logs POD [-f]"},
     {"sync", cli_cmd_sync, "make gitsync apply the repository's head now and wait for it"},
     {"status", cli_cmd_status, "sync state (applied commit, errors) and workload readiness"},
+    {"store", cli_cmd_store, "check reconcilerd's store offline: bosun store check DIR"},
 };
 
 static void usage(FILE *out)

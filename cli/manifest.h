@@ -40,12 +40,4 @@ void cli_manifests_sort(struct cli_manifests *m);
 
 void cli_manifests_free(struct cli_manifests *m);
 
-/* What an apply PUTs: live (the server's object) with desired laid over it. Objects
- * merge key by key; arrays of objects merge element-wise (by "name" when every desired
- * element has one, else by index when the lengths match), so fields the server filled in
- * (clusterIP, nodePort, defaults, status, resourceVersion) survive; anything else in
- * desired replaces. A new reference; NULL on ENOMEM. json_equal(result, live) means the
- * apply would change nothing. */
-json_t *cli_apply_merge(const json_t *live, const json_t *desired);
-
 #endif

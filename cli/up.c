@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli/util.h"
+#include "lib/hex.h"
 
 static const struct {
     const char *file; /* DIR/auth/<file>.token */
@@ -44,8 +45,7 @@ static int random_token(char out[65], struct bosun_err *err)
             return err_errno(err, -errno, "getrandom");
         got += (size_t)n;
     }
-    for (size_t i = 0; i < sizeof(b); i++)
-        snprintf(out + 2 * i, 3, "%02x", b[i]);
+    hex_encode(b, sizeof(b), out);
     return 0;
 }
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gitsync/merge.h"
+#include "lib/jsonmerge.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
 
@@ -67,7 +67,7 @@ json_t *gitsync_applied_config(const struct gitsync_obj *o, const char *source)
     if (!labels || !ann)
         goto fail;
     /* Git must not smuggle in an old last-applied that would make us drop fields. */
-    json_object_del(ann, GITSYNC_LAST_APPLIED_ANNOTATION);
+    json_object_del(ann, JSONMERGE_LAST_APPLIED_ANNOTATION);
     if (json_object_set_new(labels, GITSYNC_MANAGED_BY_LABEL, json_string(GITSYNC_MANAGER)) ||
         json_object_set_new(ann, GITSYNC_SOURCE_ANNOTATION, json_string(src)))
         goto fail;
@@ -153,36 +153,6 @@ int gitsync_api_error(struct bosun_err *err, const char *method, const char *pat
                    reason ? ": " : "", msg ? msg : "(no message)");
 }
 
-/* The last applied configuration stored on live, or NULL. New reference. */
-static json_t *last_applied_of(const json_t *live)
-{
-    json_t *ann = jsonx_get(live, "metadata.annotations");
-    const char *s = json_string_value(json_object_get(ann, GITSYNC_LAST_APPLIED_ANNOTATION));
-    if (!s)
-        return NULL;
-    json_t *v = jsonx_loadb(s, strlen(s), NULL);
-    if (v && !json_is_object(v)) {
-        json_decref(v);
-        v = NULL;
-    }
-    return v;
-}
-
-/* applied plus the annotation recording it. New reference. */
-static json_t *with_last_applied(const json_t *base, const json_t *applied)
-{
-    json_t *o = json_deep_copy(base);
-    char *s = jsonx_dumps(applied);
-    json_t *ann = o ? jsonx_ensure_obj(o, "metadata.annotations") : NULL;
-    if (!s || !ann || json_object_set_new(ann, GITSYNC_LAST_APPLIED_ANNOTATION, json_string(s))) {
-        free(s);
-        json_decref(o);
-        return NULL;
-    }
-    free(s);
-    return o;
-}
-
 int gitsync_apply_object(struct httpc *c, const struct schema_kind *k, const json_t *applied,
                          enum gitsync_apply_result *res, char **field, struct bosun_err *err)
 {
@@ -200,13 +170,13 @@ int gitsync_apply_object(struct httpc *c, const struct schema_kind *k, const jso
 
     for (int attempt = 0; attempt < GITSYNC_CONFLICT_RETRIES; attempt++) {
         long status = 0;
-        json_t *live = NULL, *resp = NULL, *body = NULL, *old = NULL;
+        json_t *live = NULL, *resp = NULL, *body = NULL;
         r = httpc_json(c, "GET", path, NULL, NULL, &status, &live, err);
         if (r < 0)
             return r;
         if (status == 404) {
             json_decref(live);
-            body = with_last_applied(applied, applied);
+            body = jsonmerge_apply(NULL, applied);
             if (!body)
                 return err_errno(err, -ENOMEM, "apply %s", path);
             r = httpc_json(c, "POST", coll, "application/json", body, &status, &resp, err);
@@ -233,11 +203,7 @@ int gitsync_apply_object(struct httpc *c, const struct schema_kind *k, const jso
             json_decref(live);
             return r;
         }
-        old = last_applied_of(live);
-        json_t *merged = gitsync_merge_desired(live, old, applied);
-        json_decref(old);
-        body = merged ? with_last_applied(merged, applied) : NULL;
-        json_decref(merged);
+        body = jsonmerge_apply(live, applied);
         if (!body) {
             json_decref(live);
             return err_errno(err, -ENOMEM, "apply %s", path);

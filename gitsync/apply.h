@@ -2,7 +2,7 @@
  *
  * Order: Namespaces, then ConfigMaps and Secrets, then Services, then everything else
  * (collection order within a rank); prune in the reverse order. Every object is applied
- * with client-side server-side-apply semantics (see merge.h): GET the live object; absent
+ * with client-side server-side-apply semantics (see lib/jsonmerge.h): GET the live object; absent
  * -> POST the applied configuration; present -> compute the desired object from the last
  * applied configuration (annotation bosun.io/last-applied), the new one and the live one,
  * and PUT it with the live resourceVersion only when it differs (a 409 re-reads and

@@ -9,19 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/hex.h"
 #include "lib/httpd.h"
 #include "lib/log.h"
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 int gitsync_hook_parse_signature(const char *header, size_t header_len, unsigned char mac[32])
 {
@@ -29,14 +19,7 @@ int gitsync_hook_parse_signature(const char *header, size_t header_len, unsigned
     const size_t plen = sizeof(prefix) - 1;
     if (!header || header_len != plen + 64 || strncasecmp(header, prefix, plen) != 0)
         return -EINVAL;
-    const char *hex = header + plen;
-    for (size_t i = 0; i < 32; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -EINVAL;
-        mac[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return 0;
+    return hex_decode(header + plen, 64, mac, 32);
 }
 
 int gitsync_hook_verify(const unsigned char *secret, size_t secret_len, const char *body,

@@ -30,7 +30,7 @@ struct listener {
     char addr[64];
     int port;
     int fd;
-    struct proxy_loop_watch *w;
+    struct loop_watch *w;
     struct backends *be;
     uint64_t rr;
     bool seen; /* mark for apply */
@@ -54,7 +54,7 @@ struct conn {
     struct proxy_fwd *fwd;
     enum conn_state state;
     int fd[2];
-    struct proxy_loop_watch *w[2];
+    struct loop_watch *w[2];
     struct conn_end end[2];
     struct buf toward[2]; /* toward[s]: bytes waiting to be written to side s */
     bool eof[2];          /* side s sent EOF */
@@ -69,7 +69,7 @@ struct conn {
 };
 
 struct proxy_fwd {
-    struct proxy_loop *loop;
+    struct loop *loop;
     char addrs[FWD_MAX_ADDRS][64];
     size_t n_addrs;
     size_t max_conns;
@@ -149,14 +149,14 @@ static void conn_kill(struct conn *c)
     struct proxy_fwd *fwd = c->fwd;
     c->dead = true;
     for (int s = 0; s < 2; s++) {
-        proxy_loop_unwatch(fwd->loop, c->w[s]);
+        loop_unwatch(fwd->loop, c->w[s]);
         c->w[s] = NULL;
         if (c->fd[s] >= 0)
             close(c->fd[s]);
         c->fd[s] = -1;
     }
     if (c->timer > 0)
-        proxy_loop_timer_cancel(fwd->loop, c->timer);
+        loop_timer_cancel(fwd->loop, c->timer);
     c->timer = 0;
     if (c->prev)
         c->prev->next = c->next;
@@ -178,7 +178,7 @@ static void conn_free(struct conn *c)
     free(c);
 }
 
-static void reap(struct proxy_loop *l, void *userdata)
+static void reap(struct loop *l, void *userdata)
 {
     (void)l;
     struct proxy_fwd *fwd = userdata;
@@ -272,14 +272,14 @@ static void conn_update(struct conn *c)
             ev |= EPOLLIN;
         if (c->toward[s].start < c->toward[s].end)
             ev |= EPOLLOUT;
-        if (proxy_loop_watch_set(c->fwd->loop, c->w[s], ev) < 0) {
+        if (loop_watch_set(c->fwd->loop, c->w[s], ev) < 0) {
             conn_kill(c);
             return;
         }
     }
 }
 
-static void conn_io(struct proxy_loop *l, int fd, uint32_t events, void *userdata)
+static void conn_io(struct loop *l, int fd, uint32_t events, void *userdata)
 {
     (void)l;
     (void)fd;
@@ -307,7 +307,7 @@ static void conn_io(struct proxy_loop *l, int fd, uint32_t events, void *userdat
             return;
         }
         if (c->timer > 0)
-            proxy_loop_timer_cancel(c->fwd->loop, c->timer);
+            loop_timer_cancel(c->fwd->loop, c->timer);
         c->timer = 0;
         c->state = CONN_OPEN;
         conn_update(c);
@@ -337,7 +337,7 @@ static void conn_io(struct proxy_loop *l, int fd, uint32_t events, void *userdat
     conn_update(c);
 }
 
-static void conn_connect_timeout(struct proxy_loop *l, void *userdata)
+static void conn_connect_timeout(struct loop *l, void *userdata)
 {
     (void)l;
     struct conn *c = userdata;
@@ -355,7 +355,7 @@ static void conn_try_next(struct conn *c)
 {
     struct proxy_fwd *fwd = c->fwd;
     if (c->w[1]) {
-        proxy_loop_unwatch(fwd->loop, c->w[1]);
+        loop_unwatch(fwd->loop, c->w[1]);
         c->w[1] = NULL;
     }
     if (c->fd[1] >= 0) {
@@ -363,7 +363,7 @@ static void conn_try_next(struct conn *c)
         c->fd[1] = -1;
     }
     if (c->timer > 0)
-        proxy_loop_timer_cancel(fwd->loop, c->timer);
+        loop_timer_cancel(fwd->loop, c->timer);
     c->timer = 0;
     while (c->tries < c->be->n) {
         const struct proxy_backend *b = &c->be->v[(c->start + c->tries) % c->be->n];
@@ -386,8 +386,7 @@ static void conn_try_next(struct conn *c)
             continue;
         }
         c->fd[1] = fd;
-        c->w[1] = proxy_loop_watch(fwd->loop, fd, r == 0 ? 0 : EPOLLOUT, conn_io, &c->end[1],
-                                   NULL);
+        c->w[1] = loop_watch(fwd->loop, fd, r == 0 ? 0 : EPOLLOUT, conn_io, &c->end[1], NULL);
         if (!c->w[1])
             break;
         if (r == 0) {
@@ -396,7 +395,7 @@ static void conn_try_next(struct conn *c)
             return;
         }
         c->state = CONN_CONNECTING;
-        int64_t t = proxy_loop_timer(fwd->loop, fwd->connect_timeout_ms, conn_connect_timeout, c);
+        int64_t t = loop_timer(fwd->loop, fwd->connect_timeout_ms, conn_connect_timeout, c);
         c->timer = t > 0 ? t : 0;
         return;
     }
@@ -430,7 +429,7 @@ static void conn_start(struct listener *li, int cfd)
     c->be->refs++;
     c->start = c->be->n ? (size_t)(li->rr++ % c->be->n) : 0;
     /* events 0 while connecting: only hang-ups and errors of the client are reported */
-    c->w[0] = proxy_loop_watch(fwd->loop, cfd, 0, conn_io, &c->end[0], NULL);
+    c->w[0] = loop_watch(fwd->loop, cfd, 0, conn_io, &c->end[0], NULL);
     if (!c->w[0]) {
         close(cfd);
         conn_free(c);
@@ -448,7 +447,7 @@ static void conn_start(struct listener *li, int cfd)
 
 /* ---- listeners ------------------------------------------------------------------- */
 
-static void listener_accept(struct proxy_loop *l, int fd, uint32_t events, void *userdata)
+static void listener_accept(struct loop *l, int fd, uint32_t events, void *userdata)
 {
     (void)l;
     (void)events;
@@ -471,7 +470,7 @@ static void listener_accept(struct proxy_loop *l, int fd, uint32_t events, void 
 
 static void listener_close(struct proxy_fwd *fwd, struct listener *li)
 {
-    proxy_loop_unwatch(fwd->loop, li->w);
+    loop_unwatch(fwd->loop, li->w);
     if (li->fd >= 0) {
         close(li->fd);
         atomic_fetch_sub(&fwd->n_listeners, 1);
@@ -516,7 +515,7 @@ static int listener_open(struct proxy_fwd *fwd, const char *addr, const struct p
     }
     li->fd = fd;
     atomic_fetch_add(&fwd->n_listeners, 1);
-    li->w = proxy_loop_watch(fwd->loop, fd, EPOLLIN, listener_accept, li, err);
+    li->w = loop_watch(fwd->loop, fd, EPOLLIN, listener_accept, li, err);
     if (!li->w) {
         r = err_wrap(err, "%s", rt->name);
         goto fail;
@@ -593,8 +592,8 @@ int proxy_fwd_apply(struct proxy_fwd *fwd, const struct proxy_route *routes, siz
 
 /* ---- lifecycle ------------------------------------------------------------------- */
 
-int proxy_fwd_new(struct proxy_loop *loop, const struct proxy_fwd_opts *opts,
-                  struct proxy_fwd **out, struct bosun_err *err)
+int proxy_fwd_new(struct loop *loop, const struct proxy_fwd_opts *opts, struct proxy_fwd **out,
+                  struct bosun_err *err)
 {
     struct proxy_fwd *fwd = calloc(1, sizeof(*fwd));
     if (!fwd)
@@ -634,7 +633,7 @@ int proxy_fwd_new(struct proxy_loop *loop, const struct proxy_fwd_opts *opts,
         free(fwd);
         return err_set(err, -EINVAL, "proxy: no listen address in %s", addrs);
     }
-    proxy_loop_set_before_sleep(loop, reap, fwd);
+    loop_set_before_sleep(loop, reap, fwd);
     *out = fwd;
     return 0;
 }
@@ -651,7 +650,7 @@ void proxy_fwd_free(struct proxy_fwd *fwd)
         fwd->listeners = li->next;
         listener_close(fwd, li);
     }
-    proxy_loop_set_before_sleep(fwd->loop, NULL, NULL);
+    loop_set_before_sleep(fwd->loop, NULL, NULL);
     free(fwd);
 }
 

@@ -1,5 +1,5 @@
 /* fwd — the userspace TCP datapath: NodePort listeners that forward connections round
- * robin to backends, on a proxy_loop.
+ * robin to backends, on a lib/loop event loop.
  *
  * A route is "listen on port P (on every configured address) and forward to these
  * backends". proxy_fwd_apply() makes the listeners match a full table of routes
@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 #include "lib/err.h"
-#include "proxy/loop.h"
+#include "lib/loop.h"
 
 struct proxy_backend {
     char ip[64]; /* IPv4 or IPv6 literal */
@@ -57,8 +57,8 @@ struct proxy_fwd;
 
 /* loop is borrowed and must outlive the forwarder. opts may be NULL (defaults). The
  * forwarder installs the loop's before-sleep hook (to reap closed connections). */
-int proxy_fwd_new(struct proxy_loop *loop, const struct proxy_fwd_opts *opts,
-                  struct proxy_fwd **out, struct bosun_err *err);
+int proxy_fwd_new(struct loop *loop, const struct proxy_fwd_opts *opts, struct proxy_fwd **out,
+                  struct bosun_err *err);
 
 /* Closes every listener and connection and frees. The loop must not be running or this
  * must run on the loop thread outside any forwarder callback. NULL allowed. */

@@ -21,8 +21,8 @@
 #include "lib/httpd.h"
 #include "lib/informer.h"
 #include "lib/log.h"
+#include "lib/loop.h"
 #include "proxy/fwd.h"
-#include "proxy/loop.h"
 #include "proxy/svc.h"
 
 struct proxy_opts {
@@ -38,7 +38,7 @@ struct proxy_opts {
 
 struct proxy_ctx {
     struct proxy_opts opts;
-    struct proxy_loop *loop;
+    struct loop *loop;
     struct proxy_fwd *fwd;
     struct httpc *client;
     struct informer *svc_inf;
@@ -47,11 +47,11 @@ struct proxy_ctx {
     atomic_int resync_pending;
     atomic_int synced; /* the first route table has been applied */
     int sigfd;
-    struct proxy_loop_watch *sigw;
+    struct loop_watch *sigw;
     uint64_t applies;
 };
 
-static void resync(struct proxy_loop *l, void *userdata)
+static void resync(struct loop *l, void *userdata)
 {
     (void)l;
     struct proxy_ctx *ctx = userdata;
@@ -84,7 +84,7 @@ out:
 static void request_resync(struct proxy_ctx *ctx)
 {
     if (atomic_exchange(&ctx->resync_pending, 1) == 0) {
-        if (proxy_loop_post(ctx->loop, resync, ctx) < 0)
+        if (loop_post(ctx->loop, resync, ctx) < 0)
             atomic_store(&ctx->resync_pending, 0);
     }
 }
@@ -108,24 +108,24 @@ static void on_delete(const json_t *obj, void *userdata)
     request_resync(userdata);
 }
 
-static void on_signal(struct proxy_loop *l, int fd, uint32_t events, void *userdata)
+static void on_signal(struct loop *l, int fd, uint32_t events, void *userdata)
 {
     (void)events;
     (void)userdata;
     struct signalfd_siginfo si;
     if (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         log_info("signal %u, stopping", si.ssi_signo);
-        proxy_loop_stop(l);
+        loop_stop(l);
     }
 }
 
 /* A periodic tick: picks up an informer that finished its first list without an event
  * (an empty cluster), and retries listeners that failed to bind. */
-static void tick(struct proxy_loop *l, void *userdata)
+static void tick(struct loop *l, void *userdata)
 {
     struct proxy_ctx *ctx = userdata;
     request_resync(ctx);
-    proxy_loop_timer(l, atomic_load(&ctx->synced) ? 30000 : 500, tick, ctx);
+    loop_timer(l, atomic_load(&ctx->synced) ? 30000 : 500, tick, ctx);
 }
 
 static void healthz_handler(struct httpd_req *req, void *userdata)
@@ -177,9 +177,9 @@ static int start(struct proxy_ctx *ctx, struct bosun_err *err)
     if (ctx->sigfd < 0)
         return err_errno(err, -errno, "signalfd");
 
-    if ((r = proxy_loop_new(&ctx->loop, err)) < 0)
+    if ((r = loop_new(&ctx->loop, err)) < 0)
         return r;
-    ctx->sigw = proxy_loop_watch(ctx->loop, ctx->sigfd, EPOLLIN, on_signal, ctx, err);
+    ctx->sigw = loop_watch(ctx->loop, ctx->sigfd, EPOLLIN, on_signal, ctx, err);
     if (!ctx->sigw)
         return err->code;
     struct proxy_fwd_opts fo = {.listen_addrs = ctx->opts.nodeport_addresses};
@@ -202,7 +202,7 @@ static int start(struct proxy_ctx *ctx, struct bosun_err *err)
         if ((r = httpd_start(&ho, healthz_handler, ctx, &ctx->healthz, err)) < 0)
             return err_wrap(err, "healthz");
     }
-    if (proxy_loop_timer(ctx->loop, 0, tick, ctx) < 0)
+    if (loop_timer(ctx->loop, 0, tick, ctx) < 0)
         return err_set(err, -ENOMEM, "out of memory");
     return 0;
 }
@@ -215,8 +215,8 @@ static void stop(struct proxy_ctx *ctx)
     informer_stop(ctx->ep_inf);
     proxy_fwd_free(ctx->fwd);
     if (ctx->loop && ctx->sigw)
-        proxy_loop_unwatch(ctx->loop, ctx->sigw);
-    proxy_loop_free(ctx->loop);
+        loop_unwatch(ctx->loop, ctx->sigw);
+    loop_free(ctx->loop);
     httpc_free(ctx->client);
     if (ctx->sigfd >= 0)
         close(ctx->sigfd);
@@ -278,7 +278,7 @@ int main(int argc, char **argv)
     }
     log_info("node %s, userspace mode, NodePorts on %s, server %s", ctx.opts.node_name,
              ctx.opts.nodeport_addresses, ctx.opts.server);
-    if ((r = proxy_loop_run(ctx.loop, &err)) < 0) {
+    if ((r = loop_run(ctx.loop, &err)) < 0) {
         log_error("%s", err.msg);
         rc = 1;
     }

@@ -7,13 +7,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/events.h"
 #include "lib/httpc.h"
 #include "lib/informer.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
 #include "lib/timeutil.h"
 #include "scheduler/cache.h"
-#include "scheduler/events.h"
 #include "scheduler/filter.h"
 #include "scheduler/queue.h"
 #include "scheduler/score.h"
@@ -27,7 +27,7 @@ struct scheduler {
     struct informer *pods;
     struct scheduler_cache *cache;
     struct scheduler_queue *queue;
-    struct scheduler_events *events;
+    struct events *events; /* source "default-scheduler" */
     pthread_t thread;
     bool running;
     atomic_bool stopping;
@@ -245,8 +245,8 @@ static bool schedule_one(struct scheduler *s, const char *key)
         struct bosun_err merr = {0};
         if (message && mark_unschedulable(s, pod, message, &merr) < 0)
             log_warn("scheduler: %s: %s", key, merr.msg);
-        scheduler_events_pod(s->events, pod, "Warning", "FailedScheduling",
-                             message ? message : "unschedulable");
+        events_record(s->events, pod, "Pod", "v1", "Warning", "FailedScheduling",
+                      message ? message : "unschedulable");
         done = false;
         goto out;
     }
@@ -271,7 +271,7 @@ static bool schedule_one(struct scheduler *s, const char *key)
     log_info("scheduler: bound %s to %s", key, node);
     char msg[700];
     snprintf(msg, sizeof msg, "Successfully assigned %s to %s", key, node);
-    scheduler_events_pod(s->events, pod, "Normal", "Scheduled", msg);
+    events_record(s->events, pod, "Pod", "v1", "Normal", "Scheduled", msg);
 out:
     scheduler_cache_snapshot_free(nodes, n);
     free(message);
@@ -444,7 +444,7 @@ int scheduler_start(const struct scheduler_opts *opts, struct scheduler **out,
     if ((r = httpc_new(opts->server, opts->token_file, &s->client, err)) < 0 ||
         (r = scheduler_cache_new(&s->cache, err)) < 0 ||
         (r = scheduler_queue_new(&s->queue, err)) < 0 ||
-        (r = scheduler_events_new(s->client, SCHEDULER_NAME, &s->events, err)) < 0)
+        (r = events_new(s->client, SCHEDULER_NAME, &s->events, err)) < 0)
         goto fail;
     struct informer_opts no = {.client = s->client,
                                .path = "/api/v1/nodes",
@@ -486,7 +486,7 @@ void scheduler_stop(struct scheduler *s)
         pthread_join(s->thread, NULL);
     informer_stop(s->pods);
     informer_stop(s->nodes);
-    scheduler_events_free(s->events);
+    events_free(s->events);
     scheduler_queue_free(s->queue);
     scheduler_cache_free(s->cache);
     httpc_free(s->client);

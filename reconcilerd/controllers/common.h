@@ -1,5 +1,5 @@
-/* common — what every controller shares: the context (API client, informers, event
- * recorder), object helpers (keys, owner references, conditions) and API calls that
+/* common — what every controller shares: the context (API client, informers, the event
+ * recorder of lib/events.h), object helpers (keys, owner references, conditions) and API calls that
  * follow the optimistic-concurrency rules (a 409 is re-read and retried, never
  * overwritten blindly).
  *
@@ -15,15 +15,14 @@
 
 #include "lib/err.h"
 #include "lib/httpc.h"
+#include "lib/events.h"
 #include "lib/informer.h"
-
-struct ctrl_events;
 
 /* The shared context of the controllers (one per reconcilerd). Informer pointers are
  * set once before the informers that depend on them start, and never change after. */
 struct ctrl_ctx {
     struct httpc *client;
-    struct ctrl_events *events;
+    struct events *events; /* the recorder (lib/events.h), source "controller-manager" */
     struct informer *deployments;
     struct informer *replicasets;
     struct informer *pods;
@@ -88,22 +87,5 @@ int ctrl_get(struct httpc *c, const char *path, json_t **out, struct bosun_err *
 /* DELETE path with propagationPolicy Background and, when uid is not NULL, a uid
  * precondition. A 404 is success. */
 int ctrl_delete(struct httpc *c, const char *path, const char *uid, struct bosun_err *err);
-
-/* ---- events ---- */
-/* A recorder posting core/v1 Events as `component`. Repeats of the same (object, reason,
- * message) within ten minutes bump count and lastTimestamp of the event already posted,
- * as client-go's correlator does. Thread-safe. */
-int ctrl_events_new(struct httpc *c, const char *component, struct ctrl_events **out,
-                    struct bosun_err *err);
-void ctrl_events_free(struct ctrl_events *ev);
-/* involved: the object (borrowed); kind/api_version name it (list items carry none).
- * type "Normal"|"Warning". Failures are logged at debug: events are best effort. */
-void ctrl_event(struct ctrl_events *ev, const json_t *involved, const char *kind,
-                const char *api_version, const char *type, const char *reason, const char *fmt,
-                ...) __attribute__((format(printf, 7, 8)));
-/* The Event object that ctrl_event would post first (pure; for tests). */
-json_t *ctrl_event_build(const json_t *involved, const char *kind, const char *api_version,
-                         const char *component, const char *type, const char *reason,
-                         const char *message, time_t now);
 
 #endif

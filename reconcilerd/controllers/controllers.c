@@ -216,7 +216,7 @@ int controllers_start(const struct controllers_opts *opts, struct controllers **
                         &c->ctx.client, err);
     if (r < 0)
         goto fail;
-    if ((r = ctrl_events_new(c->ctx.client, "controller-manager", &c->ctx.events, err)) < 0 ||
+    if ((r = events_new(c->ctx.client, "controller-manager", &c->ctx.events, err)) < 0 ||
         (r = ctrl_deployment_new(&c->ctx, &c->deploy, err)) < 0 ||
         (r = ctrl_replicaset_new(&c->ctx, &c->rs, err)) < 0 ||
         (r = ctrl_endpoints_new(&c->ctx, &c->ep, err)) < 0 ||
@@ -300,7 +300,7 @@ void controllers_stop(struct controllers *c)
     ctrl_endpoints_free(c->ep);
     ctrl_replicaset_free(c->rs);
     ctrl_deployment_free(c->deploy);
-    ctrl_events_free(c->ctx.events);
+    events_free(c->ctx.events);
     httpc_free(c->ctx.client);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);

@@ -346,12 +346,12 @@ static int scale_rs(struct ctrl_deployment *dc, const json_t *deploy, struct ctr
     if (r < 0)
         return r;
     if (v->target > v->spec_replicas)
-        ctrl_event(dc->ctx->events, deploy, "Deployment", "apps/v1", "Normal",
-                   "ScalingReplicaSet", "Scaled up replica set %s to %d", name, v->target);
+        events_recordf(dc->ctx->events, deploy, "Deployment", "apps/v1", "Normal",
+                       "ScalingReplicaSet", "Scaled up replica set %s to %d", name, v->target);
     else
-        ctrl_event(dc->ctx->events, deploy, "Deployment", "apps/v1", "Normal",
-                   "ScalingReplicaSet", "Scaled down replica set %s to %d from %d", name,
-                   v->target, v->spec_replicas);
+        events_recordf(dc->ctx->events, deploy, "Deployment", "apps/v1", "Normal",
+                       "ScalingReplicaSet", "Scaled down replica set %s to %d from %d", name,
+                       v->target, v->spec_replicas);
     log_info("deployment %s/%s: scaled replicaset %s %d -> %d",
              jsonx_get_str(deploy, "metadata.namespace"),
              jsonx_get_str(deploy, "metadata.name"), name, v->spec_replicas, v->target);
@@ -432,15 +432,15 @@ static int sync_deployment(struct ctrl_deployment *dc, const json_t *deploy,
             }
             json_decref(obj);
             if (r < 0) {
-                ctrl_event(ctx->events, deploy, "Deployment", "apps/v1", "Warning",
-                           "FailedCreate", "Failed to create new replica set %s-%s: %s", dname,
-                           hash, err->msg);
+                events_recordf(ctx->events, deploy, "Deployment", "apps/v1", "Warning",
+                               "FailedCreate", "Failed to create new replica set %s-%s: %s", dname,
+                               hash, err->msg);
                 goto out;
             }
             nv->rs = created;
-            ctrl_event(ctx->events, deploy, "Deployment", "apps/v1", "Normal",
-                       "ScalingReplicaSet", "Scaled up replica set %s to %d",
-                       jsonx_get_str(created, "metadata.name"), nv->target);
+            events_recordf(ctx->events, deploy, "Deployment", "apps/v1", "Normal",
+                           "ScalingReplicaSet", "Scaled up replica set %s to %d",
+                           jsonx_get_str(created, "metadata.name"), nv->target);
             log_info("deployment %s/%s: created replicaset %s with %d replicas", ns, dname,
                      jsonx_get_str(created, "metadata.name"), nv->target);
             nv->spec_replicas = nv->target;

@@ -224,8 +224,8 @@ static int sync_node(struct ctrl_nodeipam *ic, const char *name, struct bosun_er
     r = ctrl_nodeipam_next(ic->ctx->cluster_cidr, ic->ctx->node_cidr_mask, used, n, cidr,
                            sizeof cidr, err);
     if (r == -ENOSPC) {
-        ctrl_event(ic->ctx->events, node, "Node", "v1", "Normal", "CIDRNotAvailable",
-                   "Node %s status is now: CIDRNotAvailable", name);
+        events_recordf(ic->ctx->events, node, "Node", "v1", "Normal", "CIDRNotAvailable",
+                       "Node %s status is now: CIDRNotAvailable", name);
         goto out;
     }
     if (r < 0)
@@ -234,8 +234,8 @@ static int sync_node(struct ctrl_nodeipam *ic, const char *name, struct bosun_er
     if (r == 0) {
         pending_add(ic, name, cidr);
         log_info("node ipam: node %s gets podCIDR %s", name, cidr);
-        ctrl_event(ic->ctx->events, node, "Node", "v1", "Normal", "CIDRAssigned",
-                   "Node %s was assigned podCIDR %s", name, cidr);
+        events_recordf(ic->ctx->events, node, "Node", "v1", "Normal", "CIDRAssigned",
+                       "Node %s was assigned podCIDR %s", name, cidr);
     }
 out:
     free(used);

@@ -228,8 +228,8 @@ static int sync_node(struct ctrl_nodelc *lc, const char *name, struct bosun_err 
             goto out;
         log_warn("node %s: no heartbeat for %lld ms, status now Unknown", name,
                  (long long)age);
-        ctrl_event(lc->ctx->events, node, "Node", "v1", "Normal", "NodeNotReady",
-                   "Node %s status is now: NodeNotReady", name);
+        events_recordf(lc->ctx->events, node, "Node", "v1", "Normal", "NodeNotReady",
+                       "Node %s status is now: NodeNotReady", name);
     }
     r = mark_pods(lc, name, now, err);
 out:

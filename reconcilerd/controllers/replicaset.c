@@ -348,12 +348,12 @@ static int create_pods(struct ctrl_replicaset *rc, const json_t *rs, const char 
         if (rr < 0) {
             failed++;
             r = rr;
-            ctrl_event(rc->ctx->events, rs, "ReplicaSet", "apps/v1", "Warning", "FailedCreate",
-                       "Error creating: %s", err->msg);
+            events_recordf(rc->ctx->events, rs, "ReplicaSet", "apps/v1", "Warning", "FailedCreate",
+                           "Error creating: %s", err->msg);
             continue;
         }
-        ctrl_event(rc->ctx->events, rs, "ReplicaSet", "apps/v1", "Normal", "SuccessfulCreate",
-                   "Created pod: %s", jsonx_get_str(created, "metadata.name") ?: "?");
+        events_recordf(rc->ctx->events, rs, "ReplicaSet", "apps/v1", "Normal", "SuccessfulCreate",
+                       "Created pod: %s", jsonx_get_str(created, "metadata.name") ?: "?");
         json_decref(created);
     }
     if (failed) {
@@ -403,12 +403,12 @@ static int delete_pods(struct ctrl_replicaset *rc, const json_t *rs, const char 
         if (rr < 0) {
             r = rr;
             exp_observe(rc, key, false, uid);
-            ctrl_event(rc->ctx->events, rs, "ReplicaSet", "apps/v1", "Warning", "FailedDelete",
-                       "Error deleting: %s", err->msg);
+            events_recordf(rc->ctx->events, rs, "ReplicaSet", "apps/v1", "Warning", "FailedDelete",
+                           "Error deleting: %s", err->msg);
             continue;
         }
-        ctrl_event(rc->ctx->events, rs, "ReplicaSet", "apps/v1", "Normal", "SuccessfulDelete",
-                   "Deleted pod: %s", name);
+        events_recordf(rc->ctx->events, rs, "ReplicaSet", "apps/v1", "Normal", "SuccessfulDelete",
+                       "Deleted pod: %s", name);
     }
     return r;
 }

@@ -146,6 +146,49 @@ deployment.apps/web created" ] || fail "first apply: $out"
     echo "$out" | grep -q '^configmap "cfg" deleted$' || fail "delete -f: $out"
 }
 
+test_apply_removes_fields_the_manifest_stopped_setting() {
+    start_api
+    mkdir -p "$TEST_TMP/m"
+    cat >"$TEST_TMP/m/cm.yaml" <<Y
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: owned
+  labels: {team: a, tier: web}
+data:
+  keep: "1"
+  drop: "2"
+Y
+    local out
+    out=$(bosun apply -f "$TEST_TMP/m") || fail "apply: $out"
+    [ "$out" = "configmap/owned created" ] || fail "first apply: $out"
+    bosun get cm owned -o json | jq -e '.metadata.annotations["bosun.io/last-applied"] | fromjson |
+        .data.drop == "2"' >/dev/null || fail "no last-applied annotation"
+    # another client adds a field the manifest never mentioned
+    curl -sf -o /dev/null -H "Authorization: Bearer $TOKEN" \
+        -H 'Content-Type: application/merge-patch+json' -X PATCH \
+        "$API/api/v1/namespaces/default/configmaps/owned" \
+        -d '{"data":{"theirs":"x"},"metadata":{"labels":{"other":"y"}}}' || fail "patch"
+    cat >"$TEST_TMP/m/cm.yaml" <<Y
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: owned
+  labels: {team: a}
+data:
+  keep: "1"
+Y
+    out=$(bosun apply -f "$TEST_TMP/m") || fail "apply: $out"
+    [ "$out" = "configmap/owned configured" ] || fail "second apply: $out"
+    local cm
+    cm=$(bosun get cm owned -o json)
+    echo "$cm" | jq -e '.data == {"keep": "1", "theirs": "x"}' >/dev/null || fail "data: $cm"
+    echo "$cm" | jq -e '.metadata.labels == {"team": "a", "other": "y"}' >/dev/null ||
+        fail "labels: $cm"
+    out=$(bosun apply -f "$TEST_TMP/m")
+    [ "$out" = "configmap/owned unchanged" ] || fail "third apply: $out"
+}
+
 test_invalid_manifest_is_reported_with_position_and_applies_nothing() {
     start_api
     write_app "$TEST_TMP/app" 1

@@ -21,6 +21,7 @@
 #include "cli/up.h"
 #include "cli/util.h"
 #include "cli/yamlout.h"
+#include "lib/jsonmerge.h"
 #include "lib/jsonx.h"
 #include "lib/timeutil.h"
 #include "schema/yaml.h"
@@ -339,7 +340,8 @@ static void test_cli_apply_merge_keeps_server_fields(void **state)
     (void)state;
     json_t *live = json_loads(
         "{\"metadata\":{\"name\":\"web\",\"resourceVersion\":\"7\",\"uid\":\"u\"},"
-        "\"spec\":{\"type\":\"NodePort\",\"clusterIP\":\"10.96.0.9\",\"selector\":{\"app\":\"web\"},"
+        "\"spec\":{\"type\":\"NodePort\",\"clusterIP\":\"10.96.0.9\",\"selector\":{\"app\":\"web\"}"
+        ","
         "\"ports\":[{\"port\":80,\"targetPort\":8080,\"nodePort\":30080,\"protocol\":\"TCP\"}]},"
         "\"status\":{}}",
         0, NULL);
@@ -347,21 +349,36 @@ static void test_cli_apply_merge_keeps_server_fields(void **state)
                               "\"selector\":{\"app\":\"web\"},\"ports\":[{\"port\":80,"
                               "\"targetPort\":8080}]}}",
                               0, NULL);
-    json_t *m = cli_apply_merge(live, same);
-    assert_true(json_equal(m, live)); /* unchanged */
+    /* the first apply over an object created elsewhere only records the annotation */
+    json_t *m = jsonmerge_apply(live, same);
+    json_t *rec = jsonmerge_last_applied(m);
+    assert_true(json_equal(rec, same));
+    json_decref(rec);
+    json_object_del(jsonx_get(m, "metadata"), "annotations");
+    assert_true(json_equal(m, live));
+    json_decref(m);
+    /* then applying the same is unchanged */
+    json_t *annotated = jsonmerge_apply(live, same);
+    m = jsonmerge_apply(annotated, same);
+    assert_true(json_equal(m, annotated));
     json_decref(m);
     json_t *changed = json_loads("{\"metadata\":{\"name\":\"web\"},\"spec\":{\"ports\":[{"
                                  "\"port\":80,\"targetPort\":9090}]}}",
                                  0, NULL);
-    m = cli_apply_merge(live, changed);
-    assert_false(json_equal(m, live));
+    m = jsonmerge_apply(annotated, changed);
+    assert_false(json_equal(m, annotated));
     assert_int_equal(jsonx_get_int(json_array_get(jsonx_get(m, "spec.ports"), 0), "nodePort", 0),
                      30080);
-    assert_int_equal(
-        jsonx_get_int(json_array_get(jsonx_get(m, "spec.ports"), 0), "targetPort", 0), 9090);
+    assert_int_equal(jsonx_get_int(json_array_get(jsonx_get(m, "spec.ports"), 0), "targetPort", 0),
+                     9090);
     assert_string_equal(jsonx_get_str(m, "metadata.resourceVersion"), "7");
     assert_string_equal(jsonx_get_str(m, "spec.clusterIP"), "10.96.0.9");
+    /* the selector and type the manifest stopped setting are removed; the server's
+     * clusterIP is not (it was never applied) */
+    assert_null(jsonx_get(m, "spec.selector"));
+    assert_null(jsonx_get(m, "spec.type"));
     json_decref(m);
+    json_decref(annotated);
     json_decref(changed);
     json_decref(same);
     json_decref(live);
@@ -370,16 +387,27 @@ static void test_cli_apply_merge_keeps_server_fields(void **state)
 static void test_cli_apply_merge_named_lists(void **state)
 {
     (void)state;
-    json_t *live = json_loads("{\"c\":[{\"name\":\"a\",\"image\":\"x\",\"pull\":\"IfNotPresent\"},"
-                              "{\"name\":\"b\",\"image\":\"y\"}]}",
-                              0, NULL);
-    json_t *want = json_loads("{\"c\":[{\"name\":\"b\",\"image\":\"z\"}]}", 0, NULL);
-    json_t *m = cli_apply_merge(live, want);
-    assert_int_equal(json_array_size(json_object_get(m, "c")), 1);
-    assert_string_equal(jsonx_get_str(json_array_get(json_object_get(m, "c"), 0), "image"), "z");
+    json_t *v1 = json_loads("{\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"x\"},"
+                            "{\"name\":\"b\",\"image\":\"y\"}]}}",
+                            0, NULL);
+    json_t *live = jsonmerge_apply(NULL, v1);
+    /* the server defaults a field in each container */
+    json_t *c;
+    size_t i;
+    json_array_foreach(jsonx_get(live, "spec.containers"), i, c)
+        json_object_set_new(c, "imagePullPolicy", json_string("IfNotPresent"));
+    json_t *v2 =
+        json_loads("{\"spec\":{\"containers\":[{\"name\":\"b\",\"image\":\"z\"}]}}", 0, NULL);
+    json_t *m = jsonmerge_apply(live, v2);
+    json_t *cs = jsonx_get(m, "spec.containers");
+    assert_int_equal(json_array_size(cs), 1); /* a: no longer in the manifest */
+    assert_string_equal(jsonx_get_str(json_array_get(cs, 0), "name"), "b");
+    assert_string_equal(jsonx_get_str(json_array_get(cs, 0), "image"), "z");
+    assert_string_equal(jsonx_get_str(json_array_get(cs, 0), "imagePullPolicy"), "IfNotPresent");
     json_decref(m);
-    json_decref(want);
+    json_decref(v2);
     json_decref(live);
+    json_decref(v1);
 }
 
 /* ---- manifests ----------------------------------------------------------------------- */

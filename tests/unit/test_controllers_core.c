@@ -1,7 +1,7 @@
 /* Unit tests for the controllers' pure logic: pod-template-hash, rollout planning and
  * Deployment status, ReplicaSet pod accounting and deletion order, Endpoints from pods
- * and a Service (named targetPort), podCIDR allocation, node lifecycle status, events,
- * and the work queue. Fixtures: tests/fixtures/controllers/. */
+ * and a Service (named targetPort), podCIDR allocation, node lifecycle status and
+ * the work queue (events: test_events.c). Fixtures: tests/fixtures/controllers/. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -438,30 +438,6 @@ static void test_controllers_pod_marked_not_ready_once(void **state)
     json_decref(pod);
 }
 
-/* ---- events ---- */
-
-static void test_controllers_event_shape(void **state)
-{
-    (void)state;
-    json_t *rs = json_pack("{s:{s:s, s:s, s:s}}", "metadata", "name", "web-abc", "namespace",
-                           "default", "uid", "u-1");
-    json_t *ev = ctrl_event_build(rs, "ReplicaSet", "apps/v1", "controller-manager", "Normal",
-                                  "SuccessfulCreate", "Created pod: web-abc-x", 1767225600);
-    assert_string_equal(jsonx_get_str(ev, "kind"), "Event");
-    assert_string_equal(jsonx_get_str(ev, "metadata.namespace"), "default");
-    assert_int_equal(strncmp(jsonx_get_str(ev, "metadata.name"), "web-abc.", 8), 0);
-    assert_string_equal(jsonx_get_str(ev, "involvedObject.kind"), "ReplicaSet");
-    assert_string_equal(jsonx_get_str(ev, "involvedObject.uid"), "u-1");
-    assert_string_equal(jsonx_get_str(ev, "reason"), "SuccessfulCreate");
-    assert_string_equal(jsonx_get_str(ev, "type"), "Normal");
-    assert_int_equal(jsonx_get_int(ev, "count", 0), 1);
-    assert_string_equal(jsonx_get_str(ev, "firstTimestamp"), "2026-01-01T00:00:00Z");
-    assert_string_equal(jsonx_get_str(ev, "lastTimestamp"), "2026-01-01T00:00:00Z");
-    assert_string_equal(jsonx_get_str(ev, "source.component"), "controller-manager");
-    json_decref(ev);
-    json_decref(rs);
-}
-
 /* ---- work queue ---- */
 
 struct wq_probe {
@@ -534,7 +510,6 @@ int main(void)
         cmocka_unit_test(test_controllers_cidr_full_and_bad_input),
         cmocka_unit_test(test_controllers_node_unknown_status),
         cmocka_unit_test(test_controllers_pod_marked_not_ready_once),
-        cmocka_unit_test(test_controllers_event_shape),
         cmocka_unit_test(test_controllers_workqueue_dedups_and_retries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

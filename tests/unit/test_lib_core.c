@@ -1,4 +1,4 @@
-/* Unit tests for lib/err, lib/flags, lib/jsonx, lib/timeutil. */
+/* Unit tests for lib/err, lib/flags, lib/hex, lib/jsonx, lib/timeutil. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +10,7 @@
 
 #include "lib/err.h"
 #include "lib/flags.h"
+#include "lib/hex.h"
 #include "lib/jsonx.h"
 #include "lib/timeutil.h"
 
@@ -125,11 +126,28 @@ static void test_time_rfc3339_round_trip(void **state)
     assert_string_equal(time_human_age(300, buf, sizeof(buf)), "5m");
 }
 
+static void test_hex_round_trips_and_rejects_bad_digits(void **state)
+{
+    (void)state;
+    const unsigned char in[] = {0x00, 0x7f, 0xa5, 0xff};
+    char hex[9];
+    unsigned char out[4];
+    assert_string_equal(hex_encode(in, sizeof in, hex), "007fa5ff");
+    assert_int_equal(hex_decode("007FA5ff", 8, out, 4), 0);
+    assert_memory_equal(out, in, 4);
+    assert_int_equal(hex_decode("007fa5f", 7, out, 4), -EINVAL);   /* odd length */
+    assert_int_equal(hex_decode("007fa5ff00", 10, out, 4), -EINVAL); /* too long */
+    assert_int_equal(hex_decode("007fa5fg", 8, out, 4), -EINVAL);  /* not a digit */
+    assert_int_equal(hex_digit('F'), 15);
+    assert_int_equal(hex_digit('/'), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_err_wrap_prepends_context),
         cmocka_unit_test(test_err_null_is_allowed),
+        cmocka_unit_test(test_hex_round_trips_and_rejects_bad_digits),
         cmocka_unit_test(test_flags_parse_all_forms),
         cmocka_unit_test(test_flags_reject_unknown_and_bad_values),
         cmocka_unit_test(test_flags_durations),

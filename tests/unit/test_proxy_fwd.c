@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include "lib/jsonx.h"
+#include "lib/loop.h"
 #include "proxy/fwd.h"
-#include "proxy/loop.h"
 #include "proxy/svc.h"
 
 /* ---- echo servers ------------------------------------------------------------------ */
@@ -108,7 +108,7 @@ static void echo_stop(struct echo *e)
 /* ---- the loop on a thread ---------------------------------------------------------- */
 
 struct fixture {
-    struct proxy_loop *loop;
+    struct loop *loop;
     struct proxy_fwd *fwd;
     pthread_t thr;
     struct echo a, b;
@@ -119,7 +119,7 @@ static void *loop_thread(void *arg)
 {
     struct fixture *f = arg;
     struct bosun_err err = {0};
-    proxy_loop_run(f->loop, &err);
+    loop_run(f->loop, &err);
     return NULL;
 }
 
@@ -133,7 +133,7 @@ struct apply_req {
     pthread_cond_t cv;
 };
 
-static void do_apply(struct proxy_loop *l, void *userdata)
+static void do_apply(struct loop *l, void *userdata)
 {
     (void)l;
     struct apply_req *r = userdata;
@@ -158,7 +158,7 @@ static int apply(struct fixture *f, const int *ports, size_t n)
     struct apply_req r = {.f = f, .routes = &rt, .n = 1};
     pthread_mutex_init(&r.mu, NULL);
     pthread_cond_init(&r.cv, NULL);
-    assert_int_equal(proxy_loop_post(f->loop, do_apply, &r), 0);
+    assert_int_equal(loop_post(f->loop, do_apply, &r), 0);
     pthread_mutex_lock(&r.mu);
     while (!r.done)
         pthread_cond_wait(&r.cv, &r.mu);
@@ -173,7 +173,7 @@ static int apply_none(struct fixture *f)
     struct apply_req r = {.f = f, .routes = NULL, .n = 0};
     pthread_mutex_init(&r.mu, NULL);
     pthread_cond_init(&r.cv, NULL);
-    assert_int_equal(proxy_loop_post(f->loop, do_apply, &r), 0);
+    assert_int_equal(loop_post(f->loop, do_apply, &r), 0);
     pthread_mutex_lock(&r.mu);
     while (!r.done)
         pthread_cond_wait(&r.cv, &r.mu);
@@ -187,7 +187,7 @@ static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     struct bosun_err err = {0};
-    assert_int_equal(proxy_loop_new(&f->loop, &err), 0);
+    assert_int_equal(loop_new(&f->loop, &err), 0);
     struct proxy_fwd_opts o = {.listen_addrs = "127.0.0.1", .buf_size = 16384};
     assert_int_equal(proxy_fwd_new(f->loop, &o, &f->fwd, &err), 0);
     echo_start(&f->a);
@@ -201,10 +201,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    proxy_loop_stop(f->loop);
+    loop_stop(f->loop);
     pthread_join(f->thr, NULL);
     proxy_fwd_free(f->fwd);
-    proxy_loop_free(f->loop);
+    loop_free(f->loop);
     echo_stop(&f->a);
     echo_stop(&f->b);
     free(f);
@@ -423,33 +423,6 @@ static void test_proxy_fwd_many_concurrent_clients(void **state)
     assert_int_equal(atomic_load(&f->a.conns), N / 2);
 }
 
-/* ---- loop ---------------------------------------------------------------------------- */
-
-static void count_timer(struct proxy_loop *l, void *userdata)
-{
-    int *n = userdata;
-    if (++*n == 3)
-        proxy_loop_stop(l);
-}
-
-static void test_proxy_loop_timers_fire_in_order_and_cancel(void **state)
-{
-    (void)state;
-    struct proxy_loop *l;
-    struct bosun_err err = {0};
-    assert_int_equal(proxy_loop_new(&l, &err), 0);
-    int n = 0, never = 0;
-    proxy_loop_timer(l, 30, count_timer, &n);
-    proxy_loop_timer(l, 10, count_timer, &n);
-    int64_t id = proxy_loop_timer(l, 20, count_timer, &never);
-    proxy_loop_timer(l, 40, count_timer, &n);
-    proxy_loop_timer_cancel(l, id);
-    assert_int_equal(proxy_loop_run(l, &err), 0);
-    assert_int_equal(n, 3);
-    assert_int_equal(never, 0);
-    proxy_loop_free(l);
-}
-
 /* ---- svc ----------------------------------------------------------------------------- */
 
 static void test_proxy_routes_from_services_and_endpoints(void **state)
@@ -529,7 +502,6 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_proxy_fwd_many_concurrent_clients, setup,
                                         teardown),
-        cmocka_unit_test(test_proxy_loop_timers_fire_in_order_and_cancel),
         cmocka_unit_test(test_proxy_routes_from_services_and_endpoints),
         cmocka_unit_test(test_proxy_routes_service_without_endpoints_has_no_backends),
     };

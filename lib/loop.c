@@ -1,4 +1,4 @@
-#include "proxy/loop.h"
+#include "lib/loop.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -13,18 +13,18 @@
 
 #define LOOP_MAX_EVENTS 256
 
-struct proxy_loop_watch {
+struct loop_watch {
     int fd;
     uint32_t events;
     bool dead;
-    proxy_loop_fd_fn fn;
+    loop_fd_fn fn;
     void *userdata;
-    struct proxy_loop_watch *next; /* all live watches, or the graveyard */
-    struct proxy_loop_watch *prev;
+    struct loop_watch *next; /* all live watches, or the graveyard */
+    struct loop_watch *prev;
 };
 
 struct post {
-    proxy_loop_fn fn;
+    loop_fn fn;
     void *userdata;
     struct post *next;
 };
@@ -32,28 +32,28 @@ struct post {
 struct timer {
     int64_t id;
     int64_t deadline;
-    proxy_loop_fn fn;
+    loop_fn fn;
     void *userdata;
     struct timer *next; /* sorted by deadline */
 };
 
-struct proxy_loop {
+struct loop {
     int epfd;
     int evfd;
     volatile int stop; /* written under mu, read by the loop thread */
     pthread_mutex_t mu;
     struct post *posts_head, *posts_tail;
-    struct proxy_loop_watch *watches; /* live */
-    struct proxy_loop_watch *graveyard;
+    struct loop_watch *watches; /* live */
+    struct loop_watch *graveyard;
     struct timer *timers;
     int64_t next_timer_id;
-    proxy_loop_fn before_sleep;
+    loop_fn before_sleep;
     void *before_sleep_ud;
 };
 
-int proxy_loop_new(struct proxy_loop **out, struct bosun_err *err)
+int loop_new(struct loop **out, struct bosun_err *err)
 {
-    struct proxy_loop *l = calloc(1, sizeof(*l));
+    struct loop *l = calloc(1, sizeof(*l));
     if (!l)
         return err_set(err, -ENOMEM, "loop: out of memory");
     l->epfd = -1;
@@ -78,20 +78,20 @@ int proxy_loop_new(struct proxy_loop **out, struct bosun_err *err)
     *out = l;
     return 0;
 fail:
-    proxy_loop_free(l);
+    loop_free(l);
     return r;
 }
 
-static void free_watch_list(struct proxy_loop_watch *w)
+static void free_watch_list(struct loop_watch *w)
 {
     while (w) {
-        struct proxy_loop_watch *n = w->next;
+        struct loop_watch *n = w->next;
         free(w);
         w = n;
     }
 }
 
-void proxy_loop_free(struct proxy_loop *l)
+void loop_free(struct loop *l)
 {
     if (!l)
         return;
@@ -115,7 +115,7 @@ void proxy_loop_free(struct proxy_loop *l)
     free(l);
 }
 
-static void wake(struct proxy_loop *l)
+static void wake(struct loop *l)
 {
     uint64_t one = 1;
     /* EAGAIN means the counter is already non-zero: the loop wakes anyway. */
@@ -123,7 +123,7 @@ static void wake(struct proxy_loop *l)
     (void)n;
 }
 
-void proxy_loop_stop(struct proxy_loop *l)
+void loop_stop(struct loop *l)
 {
     pthread_mutex_lock(&l->mu);
     l->stop = 1;
@@ -131,7 +131,7 @@ void proxy_loop_stop(struct proxy_loop *l)
     wake(l);
 }
 
-int proxy_loop_post(struct proxy_loop *l, proxy_loop_fn fn, void *userdata)
+int loop_post(struct loop *l, loop_fn fn, void *userdata)
 {
     struct post *p = calloc(1, sizeof(*p));
     if (!p)
@@ -149,11 +149,10 @@ int proxy_loop_post(struct proxy_loop *l, proxy_loop_fn fn, void *userdata)
     return 0;
 }
 
-struct proxy_loop_watch *proxy_loop_watch(struct proxy_loop *l, int fd, uint32_t events,
-                                          proxy_loop_fd_fn fn, void *userdata,
-                                          struct bosun_err *err)
+struct loop_watch *loop_watch(struct loop *l, int fd, uint32_t events, loop_fd_fn fn,
+                              void *userdata, struct bosun_err *err)
 {
-    struct proxy_loop_watch *w = calloc(1, sizeof(*w));
+    struct loop_watch *w = calloc(1, sizeof(*w));
     if (!w) {
         err_set(err, -ENOMEM, "loop: out of memory");
         return NULL;
@@ -175,7 +174,7 @@ struct proxy_loop_watch *proxy_loop_watch(struct proxy_loop *l, int fd, uint32_t
     return w;
 }
 
-int proxy_loop_watch_set(struct proxy_loop *l, struct proxy_loop_watch *w, uint32_t events)
+int loop_watch_set(struct loop *l, struct loop_watch *w, uint32_t events)
 {
     if (w->dead)
         return -EBADF;
@@ -188,7 +187,7 @@ int proxy_loop_watch_set(struct proxy_loop *l, struct proxy_loop_watch *w, uint3
     return 0;
 }
 
-void proxy_loop_unwatch(struct proxy_loop *l, struct proxy_loop_watch *w)
+void loop_unwatch(struct loop *l, struct loop_watch *w)
 {
     if (!w || w->dead)
         return;
@@ -205,7 +204,7 @@ void proxy_loop_unwatch(struct proxy_loop *l, struct proxy_loop_watch *w)
     l->graveyard = w;
 }
 
-int64_t proxy_loop_timer(struct proxy_loop *l, int64_t ms, proxy_loop_fn fn, void *userdata)
+int64_t loop_timer(struct loop *l, int64_t ms, loop_fn fn, void *userdata)
 {
     struct timer *t = calloc(1, sizeof(*t));
     if (!t)
@@ -222,7 +221,7 @@ int64_t proxy_loop_timer(struct proxy_loop *l, int64_t ms, proxy_loop_fn fn, voi
     return t->id;
 }
 
-void proxy_loop_timer_cancel(struct proxy_loop *l, int64_t id)
+void loop_timer_cancel(struct loop *l, int64_t id)
 {
     for (struct timer **pp = &l->timers; *pp; pp = &(*pp)->next) {
         if ((*pp)->id == id) {
@@ -234,13 +233,13 @@ void proxy_loop_timer_cancel(struct proxy_loop *l, int64_t id)
     }
 }
 
-void proxy_loop_set_before_sleep(struct proxy_loop *l, proxy_loop_fn fn, void *userdata)
+void loop_set_before_sleep(struct loop *l, loop_fn fn, void *userdata)
 {
     l->before_sleep = fn;
     l->before_sleep_ud = userdata;
 }
 
-static void run_posts(struct proxy_loop *l)
+static void run_posts(struct loop *l)
 {
     uint64_t v;
     ssize_t n = read(l->evfd, &v, sizeof(v));
@@ -257,7 +256,7 @@ static void run_posts(struct proxy_loop *l)
     }
 }
 
-static void run_timers(struct proxy_loop *l)
+static void run_timers(struct loop *l)
 {
     int64_t now = time_mono_ms();
     /* Timers added by a callback with 0 ms run on the next iteration, not in this one,
@@ -266,14 +265,14 @@ static void run_timers(struct proxy_loop *l)
     while (l->timers && l->timers->deadline <= now && l->timers->id <= last_id) {
         struct timer *t = l->timers;
         l->timers = t->next;
-        proxy_loop_fn fn = t->fn;
+        loop_fn fn = t->fn;
         void *ud = t->userdata;
         free(t);
         fn(l, ud);
     }
 }
 
-static int next_timeout(struct proxy_loop *l)
+static int next_timeout(struct loop *l)
 {
     if (!l->timers)
         return -1;
@@ -283,7 +282,7 @@ static int next_timeout(struct proxy_loop *l)
     return d > 60000 ? 60000 : (int)d;
 }
 
-int proxy_loop_run(struct proxy_loop *l, struct bosun_err *err)
+int loop_run(struct loop *l, struct bosun_err *err)
 {
     struct epoll_event evs[LOOP_MAX_EVENTS];
     for (;;) {
@@ -300,7 +299,7 @@ int proxy_loop_run(struct proxy_loop *l, struct bosun_err *err)
         }
         bool posted = false;
         for (int i = 0; i < n; i++) {
-            struct proxy_loop_watch *w = evs[i].data.ptr;
+            struct loop_watch *w = evs[i].data.ptr;
             if (!w) {
                 posted = true;
                 continue;

@@ -1,6 +1,9 @@
-#include "gitsync/merge.h"
+#include "lib/jsonmerge.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "lib/jsonx.h"
 
 struct key_rule {
     const char *field;
@@ -8,7 +11,7 @@ struct key_rule {
 };
 
 /* Kubernetes' patchMergeKey for the lists that appear in the first-wave kinds. `ports`
- * is context-dependent and handled in gitsync_merge_key. */
+ * is context-dependent and handled in jsonmerge_key. */
 static const struct key_rule key_rules[] = {
     {"containers", "name"},
     {"initContainers", "name"},
@@ -56,15 +59,14 @@ static int any_has_key(const json_t *list, const char *key)
     return 0;
 }
 
-const char *gitsync_merge_key(const char *field, const json_t *a, const json_t *b)
+const char *jsonmerge_key(const char *field, const json_t *a, const json_t *b)
 {
     const char *key = NULL;
     if (!field)
         return NULL;
     if (strcmp(field, "ports") == 0) {
-        key = (any_has_key(a, "containerPort") || any_has_key(b, "containerPort"))
-                  ? "containerPort"
-                  : "port";
+        key = (any_has_key(a, "containerPort") || any_has_key(b, "containerPort")) ? "containerPort"
+                                                                                   : "port";
     } else {
         for (const struct key_rule *r = key_rules; r->field; r++) {
             if (strcmp(r->field, field) == 0) {
@@ -133,7 +135,7 @@ static void remove_fields(json_t *dst, const json_t *old, const json_t *new)
         if (json_is_object(ov) && json_is_object(nv)) {
             remove_fields(dv, ov, nv);
         } else if (json_is_array(ov) && json_is_array(nv) && json_is_array(dv)) {
-            const char *key = gitsync_merge_key(k, ov, nv);
+            const char *key = jsonmerge_key(k, ov, nv);
             if (key && all_have_key(dv, key))
                 remove_from_list(dv, ov, nv, key);
         }
@@ -184,7 +186,7 @@ static int merge_over(json_t *dst, const json_t *src)
             continue;
         }
         if (dv && json_is_array(dv) && json_is_array(sv)) {
-            const char *key = gitsync_merge_key(k, dv, sv);
+            const char *key = jsonmerge_key(k, dv, sv);
             if (key)
                 nv = merge_list(dv, sv, key);
         }
@@ -196,8 +198,7 @@ static int merge_over(json_t *dst, const json_t *src)
     return 0;
 }
 
-json_t *gitsync_merge_desired(const json_t *live, const json_t *old_applied,
-                              const json_t *new_applied)
+json_t *jsonmerge_desired(const json_t *live, const json_t *old_applied, const json_t *new_applied)
 {
     json_t *out = live ? json_deep_copy(live) : json_object();
     if (!out)
@@ -208,5 +209,59 @@ json_t *gitsync_merge_desired(const json_t *live, const json_t *old_applied,
         json_decref(out);
         return NULL;
     }
+    return out;
+}
+
+json_t *jsonmerge_last_applied(const json_t *obj)
+{
+    json_t *ann = jsonx_get(obj, "metadata.annotations");
+    const char *s = json_string_value(json_object_get(ann, JSONMERGE_LAST_APPLIED_ANNOTATION));
+    if (!s)
+        return NULL;
+    json_t *v = jsonx_loadb(s, strlen(s), NULL);
+    if (v && !json_is_object(v)) {
+        json_decref(v);
+        v = NULL;
+    }
+    return v;
+}
+
+json_t *jsonmerge_with_last_applied(const json_t *base, const json_t *applied)
+{
+    json_t *o = json_deep_copy(base);
+    char *s = jsonx_dumps(applied);
+    json_t *ann = o ? jsonx_ensure_obj(o, "metadata.annotations") : NULL;
+    if (!s || !ann ||
+        json_object_set_new(ann, JSONMERGE_LAST_APPLIED_ANNOTATION, json_string(s)) != 0) {
+        free(s);
+        json_decref(o);
+        return NULL;
+    }
+    free(s);
+    return o;
+}
+
+json_t *jsonmerge_apply(const json_t *live, const json_t *applied)
+{
+    json_t *clean = NULL, *old = NULL, *merged = NULL, *out = NULL;
+    const json_t *ann = jsonx_get(applied, "metadata.annotations");
+    if (json_is_object(ann) && json_object_get(ann, JSONMERGE_LAST_APPLIED_ANNOTATION)) {
+        if (!(clean = json_deep_copy(applied)))
+            goto out;
+        json_object_del(jsonx_get(clean, "metadata.annotations"),
+                        JSONMERGE_LAST_APPLIED_ANNOTATION);
+        applied = clean;
+    }
+    if (live && json_is_object(live))
+        old = jsonmerge_last_applied(live);
+    else
+        live = NULL;
+    merged = jsonmerge_desired(live, old, applied);
+    if (merged)
+        out = jsonmerge_with_last_applied(merged, applied);
+out:
+    json_decref(clean);
+    json_decref(old);
+    json_decref(merged);
     return out;
 }
