@@ -32,6 +32,9 @@ static struct {
     const char *log_format;
     const char *healthz_listen;
     long long watch_history;
+    long long user_qps;
+    long long user_burst;
+    long long max_watches_per_user;
 } opt = {
     .listen = "127.0.0.1:6443",
     .data_dir = "/var/lib/bosun/store",
@@ -44,6 +47,9 @@ static struct {
     .log_level = "info",
     .log_format = "text",
     .watch_history = 100000,
+    .user_qps = 500,
+    .user_burst = 1000,
+    .max_watches_per_user = 500,
 };
 
 static const struct flag_def flag_defs[] = {
@@ -64,6 +70,12 @@ static const struct flag_def flag_defs[] = {
     {"healthz-listen", FLAG_STR, &opt.healthz_listen, "address for /healthz and /metrics [off]"},
     {"watch-history", FLAG_INT, &opt.watch_history,
      "store events kept for watch resumption; older versions get 410 Expired [100000]"},
+    {"max-requests-per-user", FLAG_INT, &opt.user_qps,
+     "requests per second per user before 429 TooManyRequests; 0 = unlimited [500]"},
+    {"max-request-burst-per-user", FLAG_INT, &opt.user_burst,
+     "requests a user may send at once above the rate [1000]"},
+    {"max-watches-per-user", FLAG_INT, &opt.max_watches_per_user,
+     "open watches per user before 429; 0 = unlimited [500]"},
     {0},
 };
 
@@ -187,6 +199,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     char internal_token[65] = "";
+    const struct api_user *internal_user = NULL;
     if (opt.token_auth_file) {
         if ((rc = api_auth_load(opt.token_auth_file, &auth, &err))) {
             log_error("--token-auth-file: %s", err.msg);
@@ -198,6 +211,8 @@ int main(int argc, char **argv)
             log_error("internal token: %s", *err.msg ? err.msg : "getrandom failed");
             goto out;
         }
+        /* the controllers' identity (system:masters) is exempt from per-user limits */
+        internal_user = api_auth_lookup(auth, internal_token);
     }
 
     struct store_opts so = {.dir = opt.data_dir, .history = (size_t)opt.watch_history};
@@ -210,6 +225,10 @@ int main(int argc, char **argv)
         .auth = auth,
         .service_cidr = opt.service_cidr,
         .node_port_range = opt.node_port_range,
+        .user_qps = (double)opt.user_qps,
+        .user_burst = (double)opt.user_burst,
+        .max_watches_per_user = (long)opt.max_watches_per_user,
+        .internal_user = internal_user,
     };
     if ((rc = api_new(&ao, &api, &err))) {
         log_error("api: %s", err.msg);

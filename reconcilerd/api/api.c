@@ -5,9 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/jsonx.h"
 #include "lib/log.h"
+#include "reconcilerd/api/authz.h"
+#include "reconcilerd/api/body.h"
 #include "reconcilerd/api/context.h"
 #include "reconcilerd/api/discovery.h"
+#include "reconcilerd/api/finalize.h"
 #include "reconcilerd/api/paths.h"
 #include "reconcilerd/api/resource.h"
 #include "reconcilerd/api/status.h"
@@ -30,10 +34,17 @@ int api_new(const struct api_opts *opts, struct api **out, struct bosun_err *err
         goto fail;
     if ((rc = api_watches_new(&api->watches, err)))
         goto fail;
+    api->internal = opts->internal_user;
+    if ((rc = api_limits_new(opts->user_qps,
+                             opts->user_burst > 0 ? opts->user_burst : 2 * opts->user_qps,
+                             opts->max_watches_per_user, &api->limits, err)))
+        goto fail;
     if ((rc = api_resource_rebuild_allocations(api, err)))
         goto fail;
     if ((rc = api_resource_ensure_namespace(api, "default", err)) ||
         (rc = api_resource_ensure_namespace(api, "bosun-system", err)))
+        goto fail;
+    if ((rc = api_finalizer_start(api, &api->fin, err)))
         goto fail;
     *out = api;
     return 0;
@@ -46,7 +57,9 @@ void api_free(struct api *api)
 {
     if (!api)
         return;
+    api_finalizer_stop(api->fin);
     api_watches_free(api->watches);
+    api_limits_free(api->limits);
     api_alloc_free(api->alloc);
     pthread_mutex_destroy(&api->svc_mu);
     free(api);
@@ -124,9 +137,123 @@ static bool rewrite_bindings(struct api_req *r)
         api_respond_status(r->req, 405, "MethodNotAllowed", "only POST is allowed on bindings");
         return true;
     }
-    if (resolve(r))
-        api_resource_serve(r);
-    return true;
+    return false; /* rewritten: resolved, authorized and served like pods/{name}/binding */
+}
+
+static bool qbool(struct httpd_req *req, const char *key)
+{
+    const char *s = httpd_query(req, key);
+    return s && (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "1"));
+}
+
+static void respond_forbidden(struct api_req *r, const struct api_authz_req *q)
+{
+    char msg[2000];
+    api_authz_message(r->user, q, msg, sizeof(msg));
+    json_t *st = api_status_new(403, "Forbidden", msg);
+    if (q->resource && *q->resource)
+        api_status_details(st, q->name && *q->name ? q->name : NULL,
+                           q->group && *q->group ? q->group : NULL, q->resource);
+    api_respond_status_obj(r->req, st);
+}
+
+/* Authorizes a resource request; answers 403 and returns false when it may not go on. */
+static bool authorize(struct api_req *r)
+{
+    if (!r->user || r->user == r->api->internal)
+        return true;
+    const struct api_path *p = &r->path;
+    bool named = *p->name != '\0';
+    struct api_authz_req q = {
+        .verb = api_authz_verb(httpd_method(r->req), named, !named && qbool(r->req, "watch")),
+        .group = r->kind->group,
+        .resource = r->kind->resource,
+        .sub = p->sub,
+        .ns = p->ns,
+        .name = p->name,
+    };
+    /* Kubernetes gives a namespace its own name as the request's namespace. */
+    if (!strcmp(r->kind->resource, "namespaces") && !*r->kind->group && named)
+        q.ns = p->name;
+    json_t *obj = NULL;
+    if (api_authz_needs_object(r->user, &q)) {
+        if (!strcmp(q.verb, "create") && !named) {
+            size_t len;
+            const char *b = httpd_body(r->req, &len);
+            json_t *st = NULL;
+            obj = api_body_decode(b, len, api_media_of(httpd_header(r->req, "Content-Type")),
+                                  &st);
+            json_decref(st);
+        } else {
+            store_get(r->api->store, r->key, &obj, NULL, NULL);
+        }
+        q.obj = obj;
+    }
+    bool ok = api_authz_allows(r->user, &q);
+    if (!ok)
+        respond_forbidden(r, &q);
+    json_decref(obj);
+    return ok;
+}
+
+/* POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews: what the requesting user
+ * may do (`kubectl auth can-i`). */
+static void serve_access_review(struct api_req *r)
+{
+    if (strcmp(httpd_method(r->req), "POST")) {
+        api_respond_status(r->req, 405, "MethodNotAllowed",
+                           "the server does not allow this method on the requested resource");
+        return;
+    }
+    size_t len;
+    const char *b = httpd_body(r->req, &len);
+    json_t *st = NULL;
+    json_t *rev = api_body_decode(b, len, api_media_of(httpd_header(r->req, "Content-Type")),
+                                  &st);
+    if (!rev) {
+        api_respond_status_obj(r->req, st);
+        return;
+    }
+    json_t *ra = jsonx_get(rev, "spec.resourceAttributes");
+    json_t *nra = jsonx_get(rev, "spec.nonResourceAttributes");
+    if (!json_is_object(ra) && !json_is_object(nra)) {
+        json_decref(rev);
+        api_respond_status(r->req, 422, "Invalid",
+                           "SelfSubjectAccessReview.authorization.k8s.io \"\" is invalid: "
+                           "spec.resourceAttributes: Invalid value: \"null\": exactly one of "
+                           "nonResourceAttributes or resourceAttributes must be specified");
+        return;
+    }
+#define ATTR(o, k) (json_string_value(json_object_get((o), (k))) ? json_string_value(json_object_get((o), (k))) : "")
+    struct api_authz_req q;
+    memset(&q, 0, sizeof(q));
+    if (json_is_object(ra)) {
+        q.verb = ATTR(ra, "verb");
+        q.group = ATTR(ra, "group");
+        q.resource = ATTR(ra, "resource");
+        q.sub = ATTR(ra, "subresource");
+        q.ns = ATTR(ra, "namespace");
+        q.name = ATTR(ra, "name");
+    } else {
+        q.verb = ATTR(nra, "verb");
+        q.resource = "";
+        q.sub = "";
+        q.path = ATTR(nra, "path");
+    }
+#undef ATTR
+    bool allowed = api_authz_allows(r->user, &q);
+    json_t *status = json_pack("{s:b}", "allowed", allowed);
+    if (!allowed && api_authz_needs_object(r->user, &q))
+        json_object_set_new(status, "reason",
+                            json_string("allowed only for objects bound to this node"));
+    json_object_set_new(rev, "status", status);
+    json_object_set_new(rev, "apiVersion", json_string("authorization.k8s.io/v1"));
+    json_object_set_new(rev, "kind", json_string("SelfSubjectAccessReview"));
+    if (!json_is_object(json_object_get(rev, "metadata")))
+        json_object_set_new(rev, "metadata", json_object());
+    json_object_set_new(json_object_get(rev, "metadata"), "creationTimestamp", json_null());
+    httpd_respond_json(r->req, 201, rev);
+    json_decref(rev);
 }
 
 void api_handle(struct httpd_req *req, void *userdata)
@@ -154,6 +281,19 @@ void api_handle(struct httpd_req *req, void *userdata)
         } else if (!httpd_peer_is_loopback(req)) {
             api_respond_status(req, 401, "Unauthorized",
                                "anonymous access is only allowed from loopback");
+            return;
+        }
+    }
+    if (r.user && r.user != api->internal) {
+        int wait = api_limits_take(api->limits, r.user->name);
+        if (wait > 0) {
+            char ra[32];
+            snprintf(ra, sizeof(ra), "%d", wait);
+            httpd_add_header(req, "Retry-After", ra);
+            json_t *st = api_status_new(429, "TooManyRequests",
+                                        "Too many requests, please try again later.");
+            json_object_set_new(st, "details", json_pack("{s:i}", "retryAfterSeconds", wait));
+            api_respond_status_obj(req, st);
             return;
         }
     }
@@ -196,9 +336,16 @@ void api_handle(struct httpd_req *req, void *userdata)
     case API_PATH_RESOURCE:
         break;
     }
+    if (!strcmp(r.path.group, "authorization.k8s.io") && !strcmp(r.path.version, "v1") &&
+        !strcmp(r.path.resource, "selfsubjectaccessreviews") && !*r.path.ns && !*r.path.name) {
+        serve_access_review(&r);
+        return;
+    }
     if (rewrite_bindings(&r))
         return;
     if (!resolve(&r))
+        return;
+    if (!authorize(&r))
         return;
     if (log_enabled(LOG_DEBUG))
         log_debug("%s %s (%s)", method, path, r.user ? r.user->name : "anonymous");

@@ -1,7 +1,8 @@
 /* api — reconcilerd's Kubernetes-compatible HTTP API (the router and its state).
  *
  * api_handle is the httpd handler: it authenticates (bearer tokens; anonymous admin on
- * loopback when no token table is given), routes discovery, OpenAPI, health and resource
+ * loopback when no token table is given), applies the per-user limits (429 with
+ * Retry-After), authorizes (authz.h; 403 Forbidden), routes discovery, OpenAPI, health and resource
  * paths (see docs/api.md), and answers every failure with a Status. */
 #ifndef BOSUN_API_H
 #define BOSUN_API_H
@@ -19,10 +20,15 @@ struct api_opts {
     const char *service_cidr;     /* "10.96.0.0/16" */
     const char *node_port_range;  /* "30000-32767" */
     long long watch_timeout_s;    /* minimum default watch length [1800] (0 = default) */
+    double user_qps;              /* requests per second per user (<= 0: unlimited) */
+    double user_burst;            /* bucket size (<= 0: 2 x user_qps) */
+    long max_watches_per_user;    /* open watches per user (<= 0: unlimited) */
+    const struct api_user *internal_user; /* borrowed, may be NULL: exempt from the limits */
 };
 
-/* Builds the API: rebuilds Service allocations from the store and makes sure the
- * namespaces `default` and `bosun-system` exist. */
+/* Builds the API: rebuilds Service allocations from the store, makes sure the
+ * namespaces `default` and `bosun-system` exist, and starts the finalizer thread
+ * (namespace termination, foreground deletion; see finalize.h). */
 int api_new(const struct api_opts *opts, struct api **out, struct bosun_err *err);
 /* Frees the API. Stop the httpd serving it first (that closes its watch streams). */
 void api_free(struct api *api);

@@ -191,6 +191,64 @@ fail:
     return NULL;
 }
 
+/* The string fields (number → JSON name, index = field number) of message m. */
+static json_t *pb_strings(struct pb *m, const char *const *names, size_t n)
+{
+    json_t *o = json_object();
+    uint32_t f;
+    int wt;
+    struct pb s;
+    uint64_t iv;
+    while (m->p < m->end) {
+        if (pb_next(m, &f, &wt, &s, &iv)) {
+            json_decref(o);
+            return NULL;
+        }
+        if (wt == 2 && f < n && names[f] && s.end > s.p)
+            json_object_set_new(o, names[f], pb_string(&s));
+    }
+    return o;
+}
+
+/* authorization.k8s.io/v1 SelfSubjectAccessReview (what `kubectl auth can-i` sends):
+ * field 1 ObjectMeta, field 2 spec {1: ResourceAttributes {1 namespace, 2 verb, 3 group,
+ * 4 version, 5 resource, 6 subresource, 7 name}, 2: NonResourceAttributes {1 path,
+ * 2 verb}}. */
+static json_t *pb_access_review(struct pb *raw)
+{
+    static const char *const ra[] = {NULL,      "namespace",   "verb", "group",
+                                     "version", "resource", "subresource", "name"};
+    static const char *const nra[] = {NULL, "path", "verb"};
+    json_t *obj = json_pack("{s:s,s:s,s:{},s:{}}", "apiVersion", "authorization.k8s.io/v1",
+                            "kind", "SelfSubjectAccessReview", "metadata", "spec");
+    json_t *spec = json_object_get(obj, "spec");
+    uint32_t f;
+    int wt;
+    struct pb s, t;
+    uint64_t iv;
+    while (raw->p < raw->end) {
+        if (pb_next(raw, &f, &wt, &s, &iv))
+            goto fail;
+        if (f != 2 || wt != 2)
+            continue;
+        while (s.p < s.end) {
+            if (pb_next(&s, &f, &wt, &t, &iv))
+                goto fail;
+            if (wt != 2 || (f != 1 && f != 2))
+                continue;
+            json_t *a = f == 1 ? pb_strings(&t, ra, 8) : pb_strings(&t, nra, 3);
+            if (!a)
+                goto fail;
+            json_object_set_new(spec, f == 1 ? "resourceAttributes" : "nonResourceAttributes",
+                                a);
+        }
+    }
+    return obj;
+fail:
+    json_decref(obj);
+    return NULL;
+}
+
 json_t *api_protobuf_decode(const unsigned char *buf, size_t len, char *msg, size_t msglen)
 {
     json_t *obj = NULL;
@@ -226,6 +284,13 @@ json_t *api_protobuf_decode(const unsigned char *buf, size_t len, char *msg, siz
             raw = s;
             have_raw = 1;
         }
+    }
+    if (have_raw && !strcmp(api_version, "authorization.k8s.io/v1") &&
+        !strcmp(kind, "SelfSubjectAccessReview")) {
+        obj = pb_access_review(&raw);
+        if (!obj)
+            goto malformed;
+        return obj;
     }
     if (!have_raw || strcmp(api_version, "v1") ||
         (strcmp(kind, "Namespace") && strcmp(kind, "ConfigMap") && strcmp(kind, "Secret"))) {

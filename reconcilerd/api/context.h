@@ -11,11 +11,13 @@
 #include "lib/httpd.h"
 #include "reconcilerd/api/alloc.h"
 #include "reconcilerd/api/auth.h"
+#include "reconcilerd/api/limits.h"
 #include "reconcilerd/api/paths.h"
 #include "reconcilerd/store/store.h"
 #include "schema/kinds.h"
 
 struct api_watches;
+struct api_finalizer;
 
 struct api {
     struct store *store;        /* borrowed */
@@ -24,6 +26,9 @@ struct api {
     struct api_watches *watches;/* owned */
     pthread_mutex_t svc_mu;     /* serialises Service allocations against each other */
     int64_t watch_default_timeout_s;
+    struct api_limits *limits;  /* owned: per-user request rate and open watches */
+    const struct api_user *internal; /* borrowed: the controllers' identity (no limits) */
+    struct api_finalizer *fin;  /* owned: namespace termination, foreground deletion */
 };
 
 #define API_KEY_MAX 1024
@@ -38,6 +43,7 @@ struct api_req {
     char qualified[160];                  /* "pods", "deployments.apps" (for messages) */
     char key[API_KEY_MAX];                /* store key of the named object ("" for lists) */
     char prefix[API_KEY_MAX];             /* store prefix of the collection */
+    bool applying;                        /* server-side apply: managedFields recorded by it */
 };
 
 #endif

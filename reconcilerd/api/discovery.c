@@ -103,6 +103,25 @@ static bool wants_aggregated(struct httpd_req *req)
     return acc && strstr(acc, "as=APIGroupDiscoveryList") && strstr(acc, "v=v2");
 }
 
+/* authorization.k8s.io/v1 is served by the API itself (not a stored kind): only
+ * selfsubjectaccessreviews, create. */
+#define AUTHZ_GROUP "authorization.k8s.io"
+
+static json_t *ssar_agg(void)
+{
+    return json_pack("{s:s,s:o,s:s,s:s,s:[s],s:[]}", "resource", "selfsubjectaccessreviews",
+                     "responseKind", response_kind(AUTHZ_GROUP, "v1", "SelfSubjectAccessReview"),
+                     "scope", "Cluster", "singularResource", "selfsubjectaccessreview", "verbs",
+                     "create", "subresources");
+}
+
+static json_t *ssar_legacy(void)
+{
+    return json_pack("{s:s,s:s,s:b,s:s,s:[s]}", "name", "selfsubjectaccessreviews",
+                     "singularName", "selfsubjectaccessreview", "namespaced", 0, "kind",
+                     "SelfSubjectAccessReview", "verbs", "create");
+}
+
 /* Distinct group/version pairs in registry order; returns count. */
 struct gv {
     const char *group, *version;
@@ -124,6 +143,15 @@ static size_t group_versions(struct gv *out, size_t max, bool core)
     return m;
 }
 
+/* group_versions plus the API's own groups (discovery, not OpenAPI). */
+static size_t served_group_versions(struct gv *out, size_t max, bool core)
+{
+    size_t m = group_versions(out, max, core);
+    if (!core && m < max)
+        out[m++] = (struct gv){AUTHZ_GROUP, "v1"};
+    return m;
+}
+
 static void respond_with_type(struct httpd_req *req, const char *type, json_t *body)
 {
     char *s = json_dumps(body, JSON_COMPACT);
@@ -139,7 +167,7 @@ static void respond_with_type(struct httpd_req *req, const char *type, json_t *b
 void api_discovery_root(struct httpd_req *req, bool core)
 {
     struct gv gvs[32];
-    size_t ngv = group_versions(gvs, 32, core);
+    size_t ngv = served_group_versions(gvs, 32, core);
     size_t n;
     const struct schema_kind *ks = schema_kinds(&n);
     if (wants_aggregated(req)) {
@@ -160,6 +188,8 @@ void api_discovery_root(struct httpd_req *req, bool core)
                 for (size_t i = 0; i < n; i++)
                     if (!strcmp(ks[i].group, gvs[h].group) && !strcmp(ks[i].version, gvs[h].version))
                         json_array_append_new(res, agg_resource(&ks[i]));
+                if (!strcmp(gvs[h].group, AUTHZ_GROUP))
+                    json_array_append_new(res, ssar_agg());
                 json_array_append_new(versions,
                                       json_pack("{s:s,s:o,s:s}", "version", gvs[h].version,
                                                 "resources", res, "freshness", "Current"));
@@ -210,7 +240,7 @@ void api_discovery_root(struct httpd_req *req, bool core)
 void api_discovery_group(struct httpd_req *req, const char *group)
 {
     struct gv gvs[32];
-    size_t ngv = group_versions(gvs, 32, false);
+    size_t ngv = served_group_versions(gvs, 32, false);
     json_t *versions = json_array();
     for (size_t g = 0; g < ngv; g++) {
         if (strcmp(gvs[g].group, group))
@@ -240,6 +270,8 @@ void api_discovery_group_version(struct httpd_req *req, const char *group, const
     for (size_t i = 0; i < n; i++)
         if (!strcmp(ks[i].group, group) && !strcmp(ks[i].version, version))
             legacy_resources(&ks[i], res);
+    if (!strcmp(group, AUTHZ_GROUP) && !strcmp(version, "v1"))
+        json_array_append_new(res, ssar_legacy());
     if (!json_array_size(res)) {
         json_decref(res);
         api_respond_not_found_path(req);

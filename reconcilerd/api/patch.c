@@ -651,6 +651,11 @@ json_t *api_fieldset_of(const json_t *applied)
     return fieldset_walk(applied, "");
 }
 
+json_t *api_fieldset_walk(const json_t *v, const char *path)
+{
+    return fieldset_walk(v, path);
+}
+
 /* Removes from obj what old owns and new does not. */
 static void fieldset_remove(json_t *obj, const json_t *old, const json_t *new_fs)
 {

@@ -41,6 +41,8 @@ int api_json_patch_apply(const json_t *doc, const json_t *patch, json_t **out,
 
 /* The FieldsV1 set of an applied configuration. */
 json_t *api_fieldset_of(const json_t *applied);
+/* The FieldsV1 set of object v found at dotted path (merge keys looked up from it). */
+json_t *api_fieldset_walk(const json_t *v, const char *path);
 
 /* Server-side apply: live (NULL when the object does not exist yet), the manager's new
  * applied configuration, and the FieldsV1 set it applied last time (NULL for none).

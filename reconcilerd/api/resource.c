@@ -13,7 +13,9 @@
 #include "lib/selector.h"
 #include "lib/timeutil.h"
 #include "reconcilerd/api/body.h"
+#include "reconcilerd/api/finalize.h"
 #include "reconcilerd/api/logs.h"
+#include "reconcilerd/api/managed.h"
 #include "reconcilerd/api/patch.h"
 #include "reconcilerd/api/status.h"
 #include "reconcilerd/api/table.h"
@@ -339,6 +341,18 @@ static json_t *check_ns_name(struct api_req *r, json_t *obj, const char *url_nam
     return NULL;
 }
 
+/* Records an Update of obj (live NULL on create) in managedFields, unless this is an
+ * apply (which records its own entry). */
+static void record_update(struct api_req *r, json_t *obj, const json_t *live)
+{
+    if (r->applying)
+        return;
+    char mgr[256], av[128];
+    api_managed_manager(httpd_query(r->req, "fieldManager"), httpd_header(r->req, "User-Agent"),
+                        mgr, sizeof(mgr));
+    api_managed_record_update(obj, live, mgr, schema_kind_api_version(r->kind, av, sizeof(av)));
+}
+
 /* ------------------------------------------------------------ services */
 
 struct svc_claims {
@@ -572,10 +586,49 @@ static int parse_selectors(struct api_req *r, struct label_selector **ls,
 
 /* ------------------------------------------------------------ get / list */
 
+/* A growable byte buffer for list bodies. */
+struct lbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+};
+
+static void lbuf_add(struct lbuf *b, const char *d, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 65536;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np) {
+            b->oom = true;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, d, n);
+    b->len += n;
+}
+
+static void lbuf_str(struct lbuf *b, const char *s)
+{
+    lbuf_add(b, s, strlen(s));
+}
+
+/* Lists are written straight from the store's JSON bytes: an object is parsed only when
+ * a selector or a Table row needs it, and never re-serialised for a plain list. */
 struct list_ctx {
     struct label_selector *ls;
     struct field_selector *fs;
-    json_t *items;
+    const struct schema_kind *kind;
+    bool table;
+    enum api_table_include inc;
+    time_t now;
+    json_t *rows;       /* scratch Table for one row */
+    struct lbuf out;
     const char *after;  /* continue: keys <= this are skipped */
     long long limit;
     long long count;
@@ -583,21 +636,44 @@ struct list_ctx {
     bool more;
 };
 
-static int list_fn(const char *key, const json_t *value, uint64_t mod_rev, void *ud)
+static int list_fn(const char *key, const char *raw, size_t len, uint64_t mod_rev, void *ud)
 {
     (void)mod_rev;
     struct list_ctx *c = ud;
     if (c->after && strcmp(key, c->after) <= 0)
         return 0;
-    if (c->ls && !label_selector_matches(c->ls, jsonx_get(value, "metadata.labels")))
-        return 0;
-    if (c->fs && !field_selector_matches(c->fs, value))
-        return 0;
+    json_t *value = NULL;
+    if (c->ls || c->fs || c->table) {
+        value = json_loadb(raw, len, 0, NULL);
+        if (!value)
+            return 0;
+        if ((c->ls && !label_selector_matches(c->ls, jsonx_get(value, "metadata.labels"))) ||
+            (c->fs && !field_selector_matches(c->fs, value))) {
+            json_decref(value);
+            return 0;
+        }
+    }
     if (c->limit > 0 && c->count == c->limit) {
+        json_decref(value);
         c->more = true;
         return 1;
     }
-    json_array_append(c->items, (json_t *)value);
+    if (c->count)
+        lbuf_add(&c->out, ",", 1);
+    if (c->table) {
+        api_table_add_row(c->rows, c->kind, value, c->inc, c->now);
+        json_t *rows = json_object_get(c->rows, "rows");
+        char *row = json_dumps(json_array_get(rows, 0), JSON_COMPACT);
+        if (row)
+            lbuf_str(&c->out, row);
+        else
+            c->out.oom = true;
+        free(row);
+        json_array_clear(rows);
+    } else {
+        lbuf_add(&c->out, raw, len);
+    }
+    json_decref(value);
     c->count++;
     snprintf(c->last_key, sizeof(c->last_key), "%s", key);
     return 0;
@@ -616,7 +692,10 @@ static void do_list(struct api_req *r)
         api_watch_serve(r, ls, fs, table, inc);
         return;
     }
-    struct list_ctx c = {.ls = ls, .fs = fs, .items = json_array()};
+    struct list_ctx c = {.ls = ls, .fs = fs, .kind = r->kind, .table = table, .inc = inc,
+                         .now = time(NULL)};
+    if (table)
+        c.rows = json_pack("{s:[]}", "rows");
     const char *lim = httpd_query(r->req, "limit");
     if (lim && *lim)
         c.limit = strtoll(lim, NULL, 10);
@@ -628,36 +707,56 @@ static void do_list(struct api_req *r)
         }
         c.after = cont;
     }
+    /* The head: everything but items/rows and metadata (which go last, once the
+     * revision and the continue token are known; JSON does not order keys). */
+    char av[128];
+    json_t *head;
+    if (table) {
+        head = api_table_new(r->kind, NULL, true);
+        json_object_del(head, "rows");
+        json_object_del(head, "metadata");
+    } else {
+        head = json_pack("{s:s,s:s}", "kind", r->kind->list_kind, "apiVersion",
+                         schema_kind_api_version(r->kind, av, sizeof(av)));
+    }
+    char *hs = json_dumps(head, JSON_COMPACT);
+    json_decref(head);
+    if (!hs) {
+        api_respond_status(r->req, 500, "InternalError", "out of memory");
+        goto out;
+    }
+    lbuf_add(&c.out, hs, strlen(hs) - 1); /* without the closing brace */
+    free(hs);
+    lbuf_str(&c.out, table ? ",\"rows\":[" : ",\"items\":[");
     uint64_t rev = 0;
     struct bosun_err err = {0};
-    int rc = store_list(r->api->store, r->prefix, list_fn, &c, &rev, &err);
+    int rc = store_list_raw(r->api->store, r->prefix, list_fn, &c, &rev, &err);
     if (rc) {
         respond_store_error(r, rc, &err);
         goto out;
     }
+    json_t *md = json_pack("{s:s}", "resourceVersion", "");
     char rvs[32];
     snprintf(rvs, sizeof(rvs), "%" PRIu64, rev);
-    json_t *body;
-    if (table) {
-        body = api_table_new(r->kind, rvs, true);
-        time_t now = time(NULL);
-        size_t i;
-        json_t *o;
-        json_array_foreach(c.items, i, o)
-            api_table_add_row(body, r->kind, o, inc, now);
-    } else {
-        char av[128];
-        body = json_pack("{s:s,s:s,s:{s:s},s:O}", "kind", r->kind->list_kind, "apiVersion",
-                         schema_kind_api_version(r->kind, av, sizeof(av)), "metadata",
-                         "resourceVersion", rvs, "items", c.items);
-    }
+    json_object_set_new(md, "resourceVersion", json_string(rvs));
     if (c.more)
-        json_object_set_new(json_object_get(body, "metadata"), "continue",
-                            json_string(c.last_key));
-    httpd_respond_json(r->req, 200, body);
-    json_decref(body);
+        json_object_set_new(md, "continue", json_string(c.last_key));
+    char *ms = json_dumps(md, JSON_COMPACT);
+    json_decref(md);
+    lbuf_str(&c.out, "],\"metadata\":");
+    if (ms)
+        lbuf_str(&c.out, ms);
+    else
+        c.out.oom = true;
+    free(ms);
+    lbuf_str(&c.out, "}");
+    if (c.out.oom)
+        api_respond_status(r->req, 500, "InternalError", "out of memory");
+    else
+        httpd_respond(r->req, 200, "application/json", c.out.p, c.out.len);
 out:
-    json_decref(c.items);
+    free(c.out.p);
+    json_decref(c.rows);
     label_selector_free(ls);
     field_selector_free(fs);
 }
@@ -717,14 +816,20 @@ static void random_suffix(char out[6])
     out[5] = '\0';
 }
 
-static int namespace_exists(struct api *api, const char *ns)
+/* 0 = namespace ns is missing, 1 = active, 2 = terminating. */
+static int namespace_state(struct api *api, const char *ns)
 {
     char key[API_KEY_MAX];
     snprintf(key, sizeof(key), "/namespaces//%s", ns);
     json_t *o = NULL;
     int rc = store_get(api->store, key, &o, NULL, NULL);
+    int state = rc ? 0 : 1;
+    if (!rc && (jsonx_get(o, "metadata.deletionTimestamp") ||
+                !strcmp(jsonx_get_str(o, "status.phase") ? jsonx_get_str(o, "status.phase") : "",
+                        "Terminating")))
+        state = 2;
     json_decref(o);
-    return rc == 0;
+    return state;
 }
 
 /* Server-set fields of a new object; the kind-specific parts too. */
@@ -762,9 +867,13 @@ static void create_object(struct api_req *r, json_t *obj, int code)
         goto fail;
     json_t *m = meta(obj);
     const char *name = json_string_value(json_object_get(m, "name"));
-    const char *gen = json_string_value(json_object_get(m, "generateName"));
+    const char *gen0 = json_string_value(json_object_get(m, "generateName"));
+    char gen[256];
+    snprintf(gen, sizeof(gen), "%s", gen0 ? gen0 : "");
+    bool generated = false;
     char namebuf[300];
-    if ((!name || !*name) && gen && *gen) {
+    if ((!name || !*name) && *gen) {
+        generated = true;
         char sfx[6];
         random_suffix(sfx);
         snprintf(namebuf, sizeof(namebuf), "%.247s%s", gen, sfx);
@@ -781,11 +890,26 @@ static void create_object(struct api_req *r, json_t *obj, int code)
                       "Invalid value: \"%s\": may not contain '/' or be '.' or '..'", name);
         goto fail;
     }
-    if (r->kind->namespaced && !namespace_exists(r->api, r->path.ns)) {
+    int nstate = r->kind->namespaced ? namespace_state(r->api, r->path.ns) : 1;
+    if (nstate == 0) {
         char msg[400];
         snprintf(msg, sizeof(msg), "namespaces \"%s\" not found", r->path.ns);
         st = api_status_details(api_status_new(404, "NotFound", msg), r->path.ns, NULL,
                                 "namespaces");
+        goto fail;
+    }
+    if (nstate == 2) {
+        /* kube-apiserver's NamespaceLifecycle admission: 403 with this message and cause */
+        char msg[1200], why[600];
+        snprintf(why, sizeof(why),
+                 "unable to create new content in namespace %s because it is being terminated",
+                 r->path.ns);
+        snprintf(msg, sizeof(msg), "%s \"%s\" is forbidden: %s", r->qualified, name, why);
+        st = api_status_details(api_status_new(403, "Forbidden", msg), name, r->kind->group,
+                                r->kind->resource);
+        json_object_set_new(json_object_get(st, "details"), "causes",
+                            json_pack("[{s:s,s:s,s:s}]", "reason", "NamespaceTerminating",
+                                      "message", why, "field", "metadata.namespace"));
         goto fail;
     }
     set_create_meta(r, obj);
@@ -803,6 +927,7 @@ static void create_object(struct api_req *r, json_t *obj, int code)
         svc_undo(r->api, &claims);
         goto fail;
     }
+    record_update(r, obj, NULL);
     char key[API_KEY_MAX];
     key_for(key, r->kind, r->path.ns, name);
     if (dry_run(r)) {
@@ -812,6 +937,16 @@ static void create_object(struct api_req *r, json_t *obj, int code)
     }
     struct bosun_err err = {0};
     int rc = store_create(r->api->store, key, obj, &out, &err);
+    for (int again = 0; rc == -EEXIST && generated && again < 8; again++) {
+        /* a generated name that is taken: draw another suffix, as Kubernetes does */
+        char sfx[6];
+        random_suffix(sfx);
+        snprintf(namebuf, sizeof(namebuf), "%.247s%s", gen, sfx);
+        json_object_set_new(meta(obj), "name", json_string(namebuf));
+        name = json_string_value(json_object_get(meta(obj), "name"));
+        key_for(key, r->kind, r->path.ns, name);
+        rc = store_create(r->api->store, key, obj, &out, &err);
+    }
     if (rc) {
         svc_undo(r->api, &claims);
         if (rc == -EEXIST) {
@@ -918,6 +1053,8 @@ static int commit_update(struct api_req *r, const json_t *live, json_t *want, co
                                         ? jsonx_get_str(live, "metadata.resourceVersion")
                                         : ""));
     schema_default(final);
+    if (strcmp(sub, "status"))
+        record_update(r, final, live);
     if (is_kind(r->kind, "", "services") && strcmp(sub, "status")) {
         pthread_mutex_lock(&r->api->svc_mu);
         locked = true;
@@ -1112,32 +1249,6 @@ static const json_t *managed_fields_of(const json_t *obj, const char *manager)
     return NULL;
 }
 
-static void set_managed_fields(json_t *obj, const json_t *applied, const char *manager,
-                               const char *av, const char *sub)
-{
-    json_t *m = meta(obj);
-    json_t *mf = json_object_get(m, "managedFields");
-    if (!json_is_array(mf)) {
-        mf = json_array();
-        json_object_set_new(m, "managedFields", mf);
-    }
-    for (size_t i = json_array_size(mf); i-- > 0;) {
-        json_t *e = json_array_get(mf, i);
-        const char *mm = json_string_value(json_object_get(e, "manager"));
-        const char *op = json_string_value(json_object_get(e, "operation"));
-        if (mm && !strcmp(mm, manager) && op && !strcmp(op, "Apply"))
-            json_array_remove(mf, i);
-    }
-    char ts[32];
-    now_rfc3339(ts, 0);
-    json_t *e = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "manager", manager, "operation", "Apply",
-                          "apiVersion", av, "time", ts, "fieldsType", "FieldsV1", "fieldsV1",
-                          api_fieldset_of(applied));
-    if (*sub)
-        json_object_set_new(e, "subresource", json_string(sub));
-    json_array_append_new(mf, e);
-}
-
 static void do_apply(struct api_req *r, const json_t *applied_in)
 {
     const char *manager = httpd_query(r->req, "fieldManager");
@@ -1157,6 +1268,9 @@ static void do_apply(struct api_req *r, const json_t *applied_in)
         return;
     }
     const char *sub = !strcmp(r->path.sub, "status") ? "status" : "";
+    int force = qbool(r->req, "force");
+    json_t *afs = api_fieldset_of(applied);
+    r->applying = true;
     for (int attempt = 0; attempt < MAX_RETRIES; attempt++) {
         json_t *live = NULL;
         struct bosun_err err = {0};
@@ -1171,7 +1285,7 @@ static void do_apply(struct api_req *r, const json_t *applied_in)
                 api_respond_status(r->req, 400, "BadRequest", "%s", err.msg);
                 break;
             }
-            set_managed_fields(obj, applied, manager, av, sub);
+            api_managed_record_apply(obj, NULL, applied, manager, av, afs, force);
             create_object(r, obj, 201);
             break;
         }
@@ -1179,8 +1293,36 @@ static void do_apply(struct api_req *r, const json_t *applied_in)
             respond_store_error(r, rc, &err);
             break;
         }
+        json_t *conflicts = api_managed_conflicts(live, applied, afs, manager);
+        if (json_array_size(conflicts) && !force) {
+            char msg[4000];
+            api_managed_conflict_message(conflicts, msg, sizeof(msg));
+            json_t *st409 = api_status_details(api_status_new(409, "Conflict", msg),
+                                               r->path.name, r->kind->group, r->kind->resource);
+            json_t *causes = json_array();
+            size_t ci;
+            json_t *c;
+            json_array_foreach(conflicts, ci, c) {
+                char cm[700];
+                snprintf(cm, sizeof(cm), "conflict with %s",
+                         json_string_value(json_object_get(c, "manager")));
+                json_array_append_new(causes, json_pack("{s:s,s:s,s:O}", "reason",
+                                                        "FieldManagerConflict", "message", cm,
+                                                        "field", json_object_get(c, "field")));
+            }
+            json_object_set_new(json_object_get(st409, "details"), "causes", causes);
+            json_decref(conflicts);
+            json_decref(live);
+            api_respond_status_obj(r->req, st409);
+            break;
+        }
+        json_decref(conflicts);
+        const json_t *old_fs = managed_fields_of(live, manager);
+        json_t *removable = old_fs ? api_managed_removable(live, old_fs, manager) : NULL;
         json_t *merged = NULL;
-        if (api_apply_merge(live, applied, managed_fields_of(live, manager), &merged, &err)) {
+        rc = api_apply_merge(live, applied, removable, &merged, &err);
+        json_decref(removable);
+        if (rc) {
             json_decref(live);
             api_respond_status(r->req, 400, "BadRequest", "%s", err.msg);
             break;
@@ -1188,13 +1330,14 @@ static void do_apply(struct api_req *r, const json_t *applied_in)
         if (!jsonx_get_str(applied, "metadata.resourceVersion"))
             json_object_set(meta(merged), "resourceVersion",
                             jsonx_get(live, "metadata.resourceVersion"));
-        set_managed_fields(merged, applied, manager, av, sub);
+        api_managed_record_apply(merged, live, applied, manager, av, afs, force);
         bool pinned = jsonx_get_str(applied, "metadata.resourceVersion") != NULL;
         rc = commit_update(r, live, merged, sub, pinned, 200);
         json_decref(live);
         if (rc != COMMIT_RETRY)
             break;
     }
+    json_decref(afs);
     json_decref(applied);
 }
 
@@ -1263,6 +1406,15 @@ static void do_binding(struct api_req *r, json_t *binding)
         json_array_append_new(conds, json_pack("{s:s,s:s,s:n,s:s}", "type", "PodScheduled",
                                                "status", "True", "lastProbeTime",
                                                "lastTransitionTime", ts));
+        if (dry_run(r)) {
+            json_decref(pod);
+            json_t *ok = api_status_new(201, NULL, NULL);
+            json_object_set_new(ok, "status", json_string("Success"));
+            json_object_del(ok, "reason");
+            json_object_del(ok, "message");
+            api_respond_status_obj(r->req, ok);
+            return;
+        }
         rc = store_update(r->api->store, r->key, pod, rv_of(pod), &out, &err);
         json_decref(pod);
         json_decref(out);
@@ -1361,6 +1513,27 @@ static void cascade(struct api *api, const char *ns, const char *uid, const stru
     }
 }
 
+static bool has_finalizer(const json_t *obj, const char *f)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(jsonx_get(obj, "metadata.finalizers"), i, v)
+        if (json_string_value(v) && !strcmp(json_string_value(v), f))
+            return true;
+    return false;
+}
+
+/* Keys of terminating namespaces and of objects waiting for foreground deletion. */
+static int collect_pending(const char *key, const json_t *value, uint64_t mod_rev, void *ud)
+{
+    (void)mod_rev;
+    if (!jsonx_get(value, "metadata.deletionTimestamp"))
+        return 0;
+    if (!strncmp(key, "/namespaces/", 12) || has_finalizer(value, "foregroundDeletion"))
+        json_array_append_new((json_t *)ud, json_string(key));
+    return 0;
+}
+
 static int collect_all(const char *key, const json_t *value, uint64_t mod_rev, void *ud)
 {
     (void)value;
@@ -1369,30 +1542,41 @@ static int collect_all(const char *key, const json_t *value, uint64_t mod_rev, v
     return 0;
 }
 
-/* Deletes every object in namespace ns at once (no graceful pod termination: the nodes see
- * the pods disappear and stop them). Services give back their allocations. */
-static void delete_namespace_contents(struct api *api, const char *ns)
+/* How many objects in namespace ns name uid as an owner. */
+static size_t count_dependents(struct api *api, const char *ns, const char *uid)
 {
-    size_t n;
+    size_t n, total = 0;
     const struct schema_kind *ks = schema_kinds(&n);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && ns && *ns && uid; i++) {
         if (!ks[i].namespaced)
             continue;
         char prefix[API_KEY_MAX];
         snprintf(prefix, sizeof(prefix), "%s/%s/%s/", ks[i].group, ks[i].resource, ns);
-        json_t *keys = json_array();
-        store_list(api->store, prefix, collect_all, keys, NULL, NULL);
-        size_t j;
-        json_t *kv;
-        json_array_foreach(keys, j, kv) {
-            json_t *last = NULL;
-            if (store_delete(api->store, json_string_value(kv), 0, &last, NULL) == 0 &&
-                is_kind(&ks[i], "", "services"))
-                svc_release_all(api, last);
-            json_decref(last);
-        }
-        json_decref(keys);
+        struct collect c = {uid, json_array()};
+        store_list(api->store, prefix, collect_owned, &c, NULL, NULL);
+        total += json_array_size(c.keys);
+        json_decref(c.keys);
     }
+    return total;
+}
+
+/* Marks namespace obj Terminating (the finalizer thread empties and removes it). */
+static int mark_namespace(struct api *api, const char *key, json_t *obj, json_t **out,
+                          struct bosun_err *err)
+{
+    if (jsonx_get(obj, "metadata.deletionTimestamp")) {
+        *out = json_incref(obj);
+        return 0;
+    }
+    char ts[32];
+    now_rfc3339(ts, 0);
+    json_object_set_new(meta(obj), "deletionTimestamp", json_string(ts));
+    json_object_set_new(meta(obj), "deletionGracePeriodSeconds", json_integer(0));
+    jsonx_set_new(obj, "status.phase", json_string("Terminating"));
+    int rc = store_update(api->store, key, obj, rv_of(obj), out, err);
+    if (!rc)
+        api_finalizer_kick(api->fin);
+    return rc;
 }
 
 /* Deletes (or marks for deletion) the object at key. *out (may be NULL) = what to answer
@@ -1412,6 +1596,27 @@ static int delete_key(struct api *api, const struct schema_kind *k, const char *
             json_decref(obj);
             return err_set(err, -ESTALE, "Precondition failed");
         }
+        if (is_kind(k, "", "namespaces")) {
+            rc = mark_namespace(api, key, obj, &res, err);
+            json_decref(obj);
+            if (rc == -ESTALE)
+                continue;
+            if (rc)
+                return rc;
+            if (out)
+                *out = res;
+            else
+                json_decref(res);
+            return 0;
+        }
+        const char *ns = jsonx_get_str(obj, "metadata.namespace");
+        bool orphan = o->policy && !strcmp(o->policy, "Orphan");
+        /* Foreground: the owner stays (finalizer foregroundDeletion) until its dependents
+         * are gone; the finalizer thread then removes it. Without dependents it is the
+         * same as Background. */
+        bool foreground = o->policy && !strcmp(o->policy, "Foreground") && k->namespaced &&
+                          (has_finalizer(obj, "foregroundDeletion") ||
+                           count_dependents(api, ns, uid) > 0);
         bool pod = is_kind(k, "", "pods");
         long long grace = o->grace;
         if (pod && grace < 0)
@@ -1419,40 +1624,51 @@ static int delete_key(struct api *api, const struct schema_kind *k, const char *
         const char *node = pod ? jsonx_get_str(obj, "spec.nodeName") : NULL;
         bool graceful = pod && node && *node && grace > 0;
         bool finalizers = json_array_size(jsonx_get(obj, "metadata.finalizers")) > 0;
-        if (graceful || finalizers) {
+        if (graceful || finalizers || foreground) {
             /* Mark it; the node (or whoever owns the finalizer) finishes the delete. */
             json_t *m = meta(obj);
             bool already = json_object_get(m, "deletionTimestamp") != NULL;
             long long cur = jsonx_get_int(obj, "metadata.deletionGracePeriodSeconds", -1);
-            if (already && (!graceful || (cur >= 0 && grace >= cur))) {
+            bool fg_needed = foreground && !has_finalizer(obj, "foregroundDeletion");
+            if (already && !fg_needed && (!graceful || (cur >= 0 && grace >= cur))) {
                 if (out)
                     *out = obj;
                 else
                     json_decref(obj);
                 return 0;
             }
-            char ts[32];
-            now_rfc3339(ts, graceful ? grace : 0);
-            json_object_set_new(m, "deletionTimestamp", json_string(ts));
-            json_object_set_new(m, "deletionGracePeriodSeconds", json_integer(graceful ? grace : 0));
+            if (fg_needed) {
+                json_t *fz = json_object_get(m, "finalizers");
+                if (!json_is_array(fz)) {
+                    fz = json_array();
+                    json_object_set_new(m, "finalizers", fz);
+                }
+                json_array_append_new(fz, json_string("foregroundDeletion"));
+            }
+            if (!already || graceful) {
+                char ts[32];
+                now_rfc3339(ts, graceful ? grace : 0);
+                json_object_set_new(m, "deletionTimestamp", json_string(ts));
+                json_object_set_new(m, "deletionGracePeriodSeconds",
+                                    json_integer(graceful ? grace : 0));
+            }
             rc = store_update(api->store, key, obj, rv_of(obj), &res, err);
             json_decref(obj);
             if (rc == -ESTALE)
                 continue;
             if (rc)
                 return rc;
-            if (uid && strcmp(o->policy ? o->policy : "", "Orphan"))
-                cascade(api, jsonx_get_str(res, "metadata.namespace")
-                                 ? jsonx_get_str(res, "metadata.namespace") : "",
-                        jsonx_get_str(res, "metadata.uid"), o, depth);
+            const char *rns = jsonx_get_str(res, "metadata.namespace");
+            if (!orphan)
+                cascade(api, rns ? rns : "", jsonx_get_str(res, "metadata.uid"), o, depth);
+            if (foreground)
+                api_finalizer_add_owner(api->fin, k, key);
             if (out)
                 *out = res;
             else
                 json_decref(res);
             return 0;
         }
-        if (is_kind(k, "", "namespaces"))
-            delete_namespace_contents(api, jsonx_get_str(obj, "metadata.name"));
         rc = store_delete(api->store, key, rv_of(obj), &res, err);
         if (rc == -ESTALE) {
             json_decref(obj);
@@ -1464,7 +1680,6 @@ static int delete_key(struct api *api, const struct schema_kind *k, const char *
         }
         if (is_kind(k, "", "services"))
             svc_release_all(api, res);
-        const char *ns = jsonx_get_str(obj, "metadata.namespace");
         if (uid && k->namespaced && ns)
             cascade(api, ns, uid, o, depth);
         json_decref(obj);
@@ -1475,6 +1690,113 @@ static int delete_key(struct api *api, const struct schema_kind *k, const char *
         return 0;
     }
     return err_set(err, -EAGAIN, "the object keeps changing");
+}
+
+static int count_fn(const char *key, const char *json, size_t len, uint64_t mod_rev, void *ud)
+{
+    (void)key;
+    (void)json;
+    (void)len;
+    (void)mod_rev;
+    (*(size_t *)ud)++;
+    return 0;
+}
+
+int api_resource_namespace_step(struct api *api, const char *name)
+{
+    size_t n, left = 0;
+    const struct schema_kind *ks = schema_kinds(&n);
+    for (size_t i = 0; i < n; i++) {
+        if (!ks[i].namespaced)
+            continue;
+        char prefix[API_KEY_MAX];
+        snprintf(prefix, sizeof(prefix), "%s/%s/%s/", ks[i].group, ks[i].resource, name);
+        json_t *keys = json_array();
+        store_list(api->store, prefix, collect_all, keys, NULL, NULL);
+        size_t j;
+        json_t *kv;
+        json_array_foreach(keys, j, kv) {
+            /* Background: pods bound to a node are stopped gracefully by it. */
+            struct del_opts o = {.grace = -1, .policy = "Background"};
+            delete_key(api, &ks[i], json_string_value(kv), &o, NULL, NULL, 0);
+        }
+        json_decref(keys);
+        store_list_raw(api->store, prefix, count_fn, &left, NULL, NULL);
+    }
+    if (left)
+        return 0;
+    char key[API_KEY_MAX];
+    snprintf(key, sizeof(key), "/namespaces//%s", name);
+    json_t *ns = NULL;
+    if (store_get(api->store, key, &ns, NULL, NULL))
+        return 1;
+    int rc = 0;
+    if (jsonx_get(ns, "metadata.deletionTimestamp"))
+        rc = store_delete(api->store, key, rv_of(ns), NULL, NULL) == 0 ? 1 : 0;
+    json_decref(ns);
+    return rc;
+}
+
+int api_resource_foreground_step(struct api *api, const char *key)
+{
+    for (int attempt = 0; attempt < MAX_RETRIES; attempt++) {
+        json_t *obj = NULL, *last = NULL;
+        if (store_get(api->store, key, &obj, NULL, NULL))
+            return 1;
+        if (!has_finalizer(obj, "foregroundDeletion") ||
+            !jsonx_get(obj, "metadata.deletionTimestamp")) {
+            json_decref(obj);
+            return 1;
+        }
+        if (count_dependents(api, jsonx_get_str(obj, "metadata.namespace"),
+                             jsonx_get_str(obj, "metadata.uid"))) {
+            json_decref(obj);
+            return 0;
+        }
+        json_t *fz = jsonx_get(obj, "metadata.finalizers");
+        for (size_t i = json_array_size(fz); i-- > 0;) {
+            const char *f = json_string_value(json_array_get(fz, i));
+            if (f && !strcmp(f, "foregroundDeletion"))
+                json_array_remove(fz, i);
+        }
+        int rc;
+        if (json_array_size(fz)) {
+            rc = store_update(api->store, key, obj, rv_of(obj), NULL, NULL);
+        } else {
+            rc = store_delete(api->store, key, rv_of(obj), &last, NULL);
+            if (!rc && !strncmp(key, "/services/", 10))
+                svc_release_all(api, last);
+        }
+        json_decref(obj);
+        json_decref(last);
+        if (rc != -ESTALE)
+            return 1;
+    }
+    return 0;
+}
+
+int api_resource_list_pending(struct api *api, json_t *namespaces, json_t *owners)
+{
+    size_t n;
+    const struct schema_kind *ks = schema_kinds(&n);
+    for (size_t i = 0; i < n; i++) {
+        char prefix[API_KEY_MAX];
+        snprintf(prefix, sizeof(prefix), "%s/%s/", ks[i].group, ks[i].resource);
+        json_t *keys = json_array();
+        store_list(api->store, prefix, collect_pending, keys, NULL, NULL);
+        size_t j;
+        json_t *kv;
+        json_array_foreach(keys, j, kv) {
+            if (is_kind(&ks[i], "", "namespaces")) {
+                const char *k = json_string_value(kv);
+                json_array_append_new(namespaces, json_string(strrchr(k, '/') + 1));
+            } else {
+                json_array_append(owners, kv);
+            }
+        }
+        json_decref(keys);
+    }
+    return 0;
 }
 
 static void do_delete(struct api_req *r)

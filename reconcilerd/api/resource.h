@@ -18,4 +18,18 @@ int api_resource_ensure_namespace(struct api *api, const char *name, struct bosu
 /* Claims the ClusterIPs and NodePorts of every stored Service (at start). */
 int api_resource_rebuild_allocations(struct api *api, struct bosun_err *err);
 
+/* One pass of namespace termination: deletes (Background; bound pods gracefully) what is
+ * left in namespace `name`, and removes the namespace once nothing is. 1 = the namespace
+ * is gone (or was not terminating), 0 = objects remain. */
+int api_resource_namespace_step(struct api *api, const char *name);
+
+/* One pass of foreground deletion of the object at key: once no object names it as an
+ * owner, drops its foregroundDeletion finalizer (removing it when that was the last one).
+ * 1 = done (or nothing to do), 0 = dependents remain. */
+int api_resource_foreground_step(struct api *api, const char *key);
+
+/* Appends the names of Terminating namespaces to namespaces and the keys of objects
+ * waiting for foreground deletion to owners (at start-up). */
+int api_resource_list_pending(struct api *api, json_t *namespaces, json_t *owners);
+
 #endif

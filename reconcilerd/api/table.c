@@ -95,6 +95,18 @@ static const struct col ep_cols[] = {{"Name", "string", "name", 0},
                                      {"Endpoints", "string", "", 0},
                                      {"Age", "string", "", 0},
                                      {0}};
+static const struct col lease_cols[] = {{"Name", "string", "name", 0},
+                                        {"Holder", "string", "", 0},
+                                        {"Age", "string", "", 0},
+                                        {0}};
+/* Flux's GitRepository columns, plus bosun's applied revision. */
+static const struct col gitrepo_cols[] = {{"Name", "string", "name", 0},
+                                          {"URL", "string", "", 0},
+                                          {"Age", "string", "", 0},
+                                          {"Ready", "string", "", 0},
+                                          {"Status", "string", "", 0},
+                                          {"Revision", "string", "", 1},
+                                          {0}};
 static const struct col default_cols[] = {{"Name", "string", "name", 0},
                                           {"Created At", "date", "", 0},
                                           {0}};
@@ -123,6 +135,10 @@ static const struct col *cols_for(const struct schema_kind *k)
         return deploy_cols;
     if (!strcmp(k->group, "apps") && !strcmp(k->resource, "replicasets"))
         return rs_cols;
+    if (!strcmp(k->group, "coordination.k8s.io") && !strcmp(k->resource, "leases"))
+        return lease_cols;
+    if (!strcmp(k->resource, "gitrepositories"))
+        return gitrepo_cols;
     return default_cols;
 }
 
@@ -359,6 +375,23 @@ static void endpoints_cells(json_t *cells, const json_t *e, time_t now)
     json_array_append_new(cells, age(e, "metadata.creationTimestamp", now));
 }
 
+static void gitrepo_cells(json_t *cells, const json_t *g, time_t now)
+{
+    json_array_append_new(cells, str_or(g, "spec.url", ""));
+    json_array_append_new(cells, age(g, "metadata.creationTimestamp", now));
+    const json_t *ready = NULL;
+    size_t i;
+    json_t *c;
+    json_array_foreach(jsonx_get(g, "status.conditions"), i, c) {
+        const char *t = json_string_value(json_object_get(c, "type"));
+        if (t && !strcmp(t, "Ready"))
+            ready = c;
+    }
+    json_array_append_new(cells, str_or(ready, "status", "Unknown"));
+    json_array_append_new(cells, str_or(ready, "message", ""));
+    json_array_append_new(cells, str_or(g, "status.lastAppliedRevision", ""));
+}
+
 void api_table_add_row(json_t *table, const struct schema_kind *k, const json_t *obj,
                        enum api_table_include inc, time_t now)
 {
@@ -388,6 +421,11 @@ void api_table_add_row(json_t *table, const struct schema_kind *k, const json_t 
         json_array_append_new(cells, age(obj, "metadata.creationTimestamp", now));
     } else if (cols == ep_cols) {
         endpoints_cells(cells, obj, now);
+    } else if (cols == lease_cols) {
+        json_array_append_new(cells, str_or(obj, "spec.holderIdentity", "<none>"));
+        json_array_append_new(cells, age(obj, "metadata.creationTimestamp", now));
+    } else if (cols == gitrepo_cols) {
+        gitrepo_cells(cells, obj, now);
     } else {
         json_array_append_new(cells, str_or(obj, "metadata.creationTimestamp", ""));
     }

@@ -35,6 +35,9 @@ struct watcher {
     int64_t deadline_ms;
     int64_t last_bookmark_ms;
     uint64_t last_rev;
+    bool raw;                  /* store_watch_raw: no selectors, no Table, nothing parsed */
+    struct api_limits *limits; /* with limit_user: the watch slot to give back */
+    char *limit_user;
 };
 
 struct api_watches {
@@ -55,6 +58,9 @@ static void watcher_release(struct watcher *w)
         return;
     label_selector_free(w->ls);
     field_selector_free(w->fs);
+    if (w->limit_user)
+        api_limits_watch_done(w->limits, w->limit_user);
+    free(w->limit_user);
     pthread_mutex_destroy(&w->mu);
     free(w);
 }
@@ -116,6 +122,12 @@ static void on_event(const struct store_event *ev, void *ud)
     if (w->closed || w->ending)
         goto out;
     const char *type = NULL;
+    if (w->raw) {
+        type = ev->type == STORE_ADDED ? "ADDED" : ev->type == STORE_MODIFIED ? "MODIFIED"
+                                                                               : "DELETED";
+        w->last_rev = ev->rev;
+        goto send;
+    }
     bool now = matches(w, ev->value);
     switch (ev->type) {
     case STORE_ADDED:
@@ -131,6 +143,26 @@ static void on_event(const struct store_event *ev, void *ud)
         break;
     }
     w->last_rev = ev->rev;
+send:
+    if (type && !w->table && ev->value_json && !w->closed && !w->ending) {
+        /* The store hands over the object's JSON bytes: frame them without serialising
+         * the object again for every watcher (this is what keeps fan-out cheap). */
+        size_t tl = strlen(type), n = 32 + tl + ev->value_len;
+        char *line = malloc(n);
+        if (line) {
+            int off = snprintf(line, n, "{\"type\":\"%s\",\"object\":", type);
+            memcpy(line + off, ev->value_json, ev->value_len);
+            off += (int)ev->value_len;
+            line[off++] = '}';
+            line[off++] = '\n';
+            if (httpd_stream_write(w->s, line, (size_t)off)) {
+                w->ending = true;
+                httpd_stream_close(w->s);
+            }
+            free(line);
+            goto out;
+        }
+    }
     if (type)
         send_event_locked(w, type, ev->value);
 out:
@@ -311,11 +343,31 @@ void api_watch_serve(struct api_req *r, struct label_selector *ls, struct field_
         timeout_s = api->watch_default_timeout_s + (int64_t)(rnd % (unsigned)(api->watch_default_timeout_s + 1));
     }
 
+    const char *luser = r->user && r->user != api->internal ? r->user->name : NULL;
+    if (luser && api_limits_watch_open(api->limits, luser)) {
+        httpd_add_header(r->req, "Retry-After", "10");
+        json_t *st = api_status_new(429, "TooManyRequests", NULL);
+        char msg[600];
+        snprintf(msg, sizeof(msg),
+                 "too many open watches for user \"%s\" (limit %ld); close some and retry",
+                 luser, api_limits_max_watches(api->limits));
+        json_object_set_new(st, "message", json_string(msg));
+        json_object_set_new(st, "details", json_pack("{s:i}", "retryAfterSeconds", 10));
+        api_respond_status_obj(r->req, st);
+        goto fail;
+    }
     struct watcher *w = calloc(1, sizeof(*w));
-    if (!w) {
+    char *lu = luser ? strdup(luser) : NULL;
+    if (!w || (luser && !lu)) {
+        if (luser)
+            api_limits_watch_done(api->limits, luser);
+        free(w);
+        free(lu);
         api_respond_status(r->req, 500, "InternalError", "out of memory");
         goto fail;
     }
+    w->limits = api->limits;
+    w->limit_user = lu;
     pthread_mutex_init(&w->mu, NULL);
     w->refs = 2;
     w->reg = api->watches;
@@ -353,7 +405,10 @@ void api_watch_serve(struct api_req *r, struct label_selector *ls, struct field_
             goto done; /* the stream already ended */
     }
     struct store_watch *sw = NULL;
-    int rc = store_watch(api->store, r->prefix, from, on_event, w, &sw, &err);
+    /* Without selectors or a Table nothing needs the parsed objects. */
+    w->raw = !w->ls && !w->fs && !w->table;
+    int rc = w->raw ? store_watch_raw(api->store, r->prefix, from, on_event, w, &sw, &err)
+                    : store_watch(api->store, r->prefix, from, on_event, w, &sw, &err);
     if (rc == -ERANGE) {
         send_error_and_end(w, 410, "Expired", err.msg);
         goto done;

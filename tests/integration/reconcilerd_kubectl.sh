@@ -1,0 +1,383 @@
+#!/usr/bin/env bash
+# kubectl 1.32 against a live reconcilerd (ASan+UBSan build): authorization (Forbidden
+# messages, `auth can-i`), per-user limits (429), namespace termination, foreground
+# deletion and finalizers, server-side apply conflicts, diff, edit, patch, annotate,
+# delete -l, describe with events, logs -f, rollout status, api-resources, create.
+#
+# kubectl sends bearer tokens only to https:// servers (client-go drops credentials for
+# plain http), and reconcilerd serves plain HTTP for now, so the tests put a small TLS
+# terminator (tests/fixtures/api/tlsproxy.py) in front of it.
+. "$(dirname "$0")/../lib.sh"
+
+PY=/usr/bin/python3
+FIX=$BOSUN_TOP/tests/fixtures/api
+
+need_tools() {
+    command -v kubectl >/dev/null || skip "kubectl not on PATH"
+    command -v openssl >/dev/null || skip "openssl missing"
+    [ -x $PY ] || skip "$PY missing"
+}
+
+# start_cluster [reconcilerd flags...]: reconcilerd + TLS proxy + kubeconfig with the
+# contexts admin (system:masters), viewer (bosun:viewer), node (system:node:n1),
+# sched (bosun:scheduler), gitsync (bosun:gitsync). Sets PORT API TPORT K KC.
+start_cluster() {
+    need_tools
+    cat >"$TEST_TMP/tokens.csv" <<'EOF'
+admin-token,admin,1,"system:masters"
+viewer-token,viewer,2,"bosun:viewer"
+node-token,system:node:n1,3,"system:nodes"
+sched-token,system:scheduler,4,"bosun:scheduler"
+gitsync-token,gitsync,5,"bosun:gitsync"
+EOF
+    PORT=$(free_port)
+    API=http://127.0.0.1:$PORT
+    "$BOSUN_BIN/reconcilerd" --listen "127.0.0.1:$PORT" --data-dir "$TEST_TMP/data" \
+        --token-auth-file "$TEST_TMP/tokens.csv" "$@" >>"$TEST_TMP/reconcilerd.log" 2>&1 &
+    PID=$!
+    defer "kill $PID"
+    wait_for 15 curl -sf "$API/healthz" || { cat "$TEST_TMP/reconcilerd.log"; fail "reconcilerd did not start"; }
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TEST_TMP/key.pem" -out "$TEST_TMP/cert.pem" \
+        -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1
+    TPORT=$(free_port)
+    $PY "$FIX/tlsproxy.py" "$TEST_TMP/cert.pem" "$TEST_TMP/key.pem" "$TPORT" "$PORT" \
+        >"$TEST_TMP/tlsproxy.log" 2>&1 &
+    defer "kill $!"
+    wait_for 10 grep -q ready "$TEST_TMP/tlsproxy.log" || fail "tls proxy did not start"
+    KC=$TEST_TMP/kubeconfig
+    {
+        echo "apiVersion: v1"
+        echo "kind: Config"
+        echo "clusters:"
+        echo "- {name: bosun, cluster: {server: \"https://127.0.0.1:$TPORT\", insecure-skip-tls-verify: true}}"
+        echo "users:"
+        for u in admin viewer node sched gitsync; do echo "- {name: $u, user: {token: $u-token}}"; done
+        echo "contexts:"
+        for u in admin viewer node sched gitsync; do echo "- {name: $u, context: {cluster: bosun, user: $u, namespace: default}}"; done
+        echo "current-context: admin"
+    } >"$KC"
+    K=(kubectl --kubeconfig "$KC" --cache-dir "$TEST_TMP/kcache" --request-timeout 20s)
+}
+
+# stop_cluster: SIGTERM, then asserts a clean exit and no sanitizer report.
+stop_cluster() {
+    kill -TERM "$PID"
+    local rc=0
+    wait "$PID" || rc=$?
+    if [ $rc -ne 0 ] || grep -Eq 'runtime error|AddressSanitizer|LeakSanitizer' "$TEST_TMP/reconcilerd.log"; then
+        tail -60 "$TEST_TMP/reconcilerd.log"
+        fail "reconcilerd exited $rc or reported a sanitizer error"
+    fi
+}
+
+# as TOKEN METHOD PATH [curl args]: body, then "HTTP <code>".
+as() {
+    local t=$1 m=$2 p=$3
+    shift 3
+    curl -s -X "$m" -H "Authorization: Bearer $t" -w '\nHTTP %{http_code}\n' "$@" "$API$p"
+}
+code_of() { tail -n1 <<<"$1" | awk '{print $2}'; }
+body_of() { sed '$d' <<<"$1"; }
+jget() { python3 -c 'import json,sys; d=json.load(sys.stdin); exec("print(("+sys.argv[1]+"))")' "$1"; }
+JSON=(-H 'Content-Type: application/json')
+
+pod_json() { # name [nodeName] [annotations-json]
+    echo "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"$1\",\"annotations\":${3:-{\}}},\"spec\":{${2:+\"nodeName\":\"$2\",}\"containers\":[{\"name\":\"c\",\"image\":\"busybox:1.35\"}]}}"
+}
+
+test_kubectl_forbidden_messages_and_auth_can_i() {
+    start_cluster
+    local out
+    out=$("${K[@]}" --context viewer delete pod x 2>&1) && fail "viewer deleted: $out"
+    grep -qF 'Error from server (Forbidden): pods "x" is forbidden: User "viewer" cannot delete resource "pods" in API group "" in the namespace "default"' <<<"$out" || fail "message: $out"
+    out=$("${K[@]}" --context viewer get secrets 2>&1) && fail "viewer read secrets: $out"
+    grep -qF 'secrets is forbidden: User "viewer" cannot list resource "secrets" in API group "" in the namespace "default"' <<<"$out" || fail "list message: $out"
+    out=$("${K[@]}" --context viewer get nodes 2>&1) || fail "viewer get nodes: $out"
+    out=$("${K[@]}" --context viewer create namespace nope 2>&1) && fail "viewer created ns"
+    grep -qF 'namespaces is forbidden: User "viewer" cannot create resource "namespaces" in API group "" at the cluster scope' <<<"$out" || fail "cluster scope message: $out"
+    # auth can-i answers what the server enforces
+    [ "$("${K[@]}" --context viewer auth can-i list pods)" = yes ] || fail "viewer list"
+    out=$("${K[@]}" --context viewer auth can-i delete pods) && fail "viewer can delete?"
+    [ "$out" = no ] || fail "can-i output: $out"
+    [ "$("${K[@]}" auth can-i delete pods --all-namespaces)" = yes ] || fail "admin"
+    [ "$("${K[@]}" --context node auth can-i patch nodes/n1)" = yes ] || fail "node own"
+    "${K[@]}" --context node auth can-i patch nodes/n2 >/dev/null && fail "node other node"
+    [ "$("${K[@]}" --context sched auth can-i create pods --subresource=binding)" = yes ] || fail "sched binding"
+    "${K[@]}" --context sched auth can-i delete pods >/dev/null && fail "sched delete"
+    [ "$("${K[@]}" --context gitsync auth can-i create deployments.apps -n web)" = yes ] || fail "gitsync deploy"
+    "${K[@]}" --context gitsync auth can-i delete nodes >/dev/null && fail "gitsync nodes"
+    "${K[@]}" api-resources | grep -q selfsubjectaccessreviews || fail "SSAR not discoverable"
+    # node rules on objects: its own Node, mirror pods, status and final delete of its pods
+    out=$(as node-token POST /api/v1/nodes "${JSON[@]}" -d '{"metadata":{"name":"n1"}}')
+    [ "$(code_of "$out")" = 201 ] || fail "node creates itself: $out"
+    out=$(as node-token POST /api/v1/nodes "${JSON[@]}" -d '{"metadata":{"name":"n2"}}')
+    [ "$(code_of "$out")" = 403 ] || fail "node creates another: $out"
+    out=$(as node-token POST /api/v1/namespaces/default/pods "${JSON[@]}" -d "$(pod_json plain n1)")
+    [ "$(code_of "$out")" = 403 ] || fail "node created a plain pod: $out"
+    out=$(as node-token POST /api/v1/namespaces/default/pods "${JSON[@]}" -d "$(pod_json static-n1 n1 '{"kubernetes.io/config.mirror":"abc"}')")
+    [ "$(code_of "$out")" = 201 ] || fail "mirror pod: $out"
+    out=$(as node-token POST /api/v1/namespaces/default/pods "${JSON[@]}" -d "$(pod_json static-n2 n2 '{"kubernetes.io/config.mirror":"abc"}')")
+    [ "$(code_of "$out")" = 403 ] || fail "mirror pod for another node: $out"
+    as admin-token POST /api/v1/namespaces/default/pods "${JSON[@]}" -d "$(pod_json mine n1)" >/dev/null
+    as admin-token POST /api/v1/namespaces/default/pods "${JSON[@]}" -d "$(pod_json theirs n2)" >/dev/null
+    out=$(as node-token PATCH /api/v1/namespaces/default/pods/mine/status -H 'Content-Type: application/merge-patch+json' -d '{"status":{"phase":"Running"}}')
+    [ "$(code_of "$out")" = 200 ] || fail "status of own pod: $out"
+    out=$(as node-token PATCH /api/v1/namespaces/default/pods/theirs/status -H 'Content-Type: application/merge-patch+json' -d '{"status":{"phase":"Running"}}')
+    [ "$(code_of "$out")" = 403 ] || fail "status of another node's pod: $out"
+    out=$(as node-token PATCH /api/v1/namespaces/default/pods/mine -H 'Content-Type: application/merge-patch+json' -d '{"metadata":{"labels":{"x":"y"}}}')
+    [ "$(code_of "$out")" = 403 ] || fail "node changed a pod spec/metadata: $out"
+    out=$(as node-token DELETE /api/v1/namespaces/default/pods/theirs "${JSON[@]}" -d '{"gracePeriodSeconds":0}')
+    [ "$(code_of "$out")" = 403 ] || fail "node deleted another node's pod: $out"
+    out=$(as node-token DELETE /api/v1/namespaces/default/pods/mine "${JSON[@]}" -d '{"gracePeriodSeconds":0}')
+    [ "$(code_of "$out")" = 200 ] || fail "final delete: $out"
+    out=$(as node-token POST /api/v1/namespaces/default/events "${JSON[@]}" -d '{"metadata":{"name":"e1"},"involvedObject":{"kind":"Node","name":"n1"},"reason":"Started","message":"m","type":"Normal"}')
+    [ "$(code_of "$out")" = 201 ] || fail "node event: $out"
+    # the scheduler binds, the proxy reads
+    as admin-token POST /api/v1/namespaces/default/pods "${JSON[@]}" -d "$(pod_json unbound)" >/dev/null
+    out=$(as sched-token POST /api/v1/namespaces/default/pods/unbound/binding "${JSON[@]}" -d '{"metadata":{"name":"unbound"},"target":{"kind":"Node","name":"n1"}}')
+    [ "$(code_of "$out")" = 201 ] || fail "bind: $out"
+    stop_cluster
+}
+
+test_per_user_request_rate_and_watch_limits() {
+    start_cluster --max-requests-per-user 1 --max-request-burst-per-user 3 --max-watches-per-user 1
+    local i codes="" code out
+    for i in $(seq 1 20); do
+        code=$(curl -s -D "$TEST_TMP/h" -o "$TEST_TMP/b" -w '%{http_code}' -H 'Authorization: Bearer viewer-token' "$API/api/v1/namespaces")
+        codes+=" $code"
+        [ "$code" = 429 ] && break
+    done
+    [ "$code" = 429 ] || fail "no 429 in: $codes"
+    [ "${codes:1:3}" = 200 ] || fail "the burst was not served: $codes"
+    grep -qi '^Retry-After: [0-9]' "$TEST_TMP/h" || fail "Retry-After: $(cat "$TEST_TMP/h")"
+    grep -q '"reason":"TooManyRequests"' "$TEST_TMP/b" && grep -q '"code":429' "$TEST_TMP/b" || fail "status: $(cat "$TEST_TMP/b")"
+    # another user is not starved
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer admin-token' "$API/api/v1/namespaces")" = 200 ] || fail "admin starved"
+    # watches: one per user here
+    curl -sN -H 'Authorization: Bearer admin-token' "$API/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=20" >/dev/null &
+    local w=$!
+    defer "kill $w"
+    sleep 1
+    out=$(curl -s -w '\nHTTP %{http_code}\n' -H 'Authorization: Bearer admin-token' "$API/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=2")
+    [ "$(code_of "$out")" = 429 ] && grep -q 'too many open watches' <<<"$out" || fail "second watch: $out"
+    kill $w
+    wait $w 2>/dev/null || true
+    sleep 1
+    out=$(curl -s -w '\nHTTP %{http_code}\n' -H 'Authorization: Bearer admin-token' "$API/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=1")
+    [ "$(code_of "$out")" = 200 ] || fail "slot not given back: $out"
+    stop_cluster
+}
+
+test_namespace_termination() {
+    start_cluster
+    local out
+    "${K[@]}" create namespace t1 >/dev/null
+    "${K[@]}" -n t1 create configmap c1 --from-literal=a=b >/dev/null
+    as admin-token POST /api/v1/namespaces/t1/pods "${JSON[@]}" -d "$(pod_json bound n1)" >/dev/null
+    as admin-token POST /api/v1/namespaces/t1/pods "${JSON[@]}" -d "$(pod_json unbound)" >/dev/null
+    out=$("${K[@]}" delete namespace t1 --wait=false 2>&1) || fail "delete ns: $out"
+    out=$("${K[@]}" get namespace t1 --no-headers 2>&1)
+    grep -q Terminating <<<"$out" || fail "not Terminating: $out"
+    wait_for 10 sh -c "! ${K[*]} -n t1 get configmap c1 >/dev/null 2>&1" || fail "contents not deleted"
+    out=$("${K[@]}" -n t1 get pod bound -o jsonpath='{.metadata.deletionTimestamp}' 2>&1)
+    [ -n "$out" ] || fail "bound pod not marked for graceful deletion: $out"
+    "${K[@]}" -n t1 get pod unbound >/dev/null 2>&1 && fail "unbound pod still there"
+    out=$("${K[@]}" -n t1 create configmap c2 --from-literal=a=b 2>&1) && fail "created in terminating ns"
+    grep -qF 'unable to create new content in namespace t1 because it is being terminated' <<<"$out" || fail "message: $out"
+    # the node sends the final delete; then the namespace goes away
+    out=$(as node-token DELETE /api/v1/namespaces/t1/pods/bound "${JSON[@]}" -d '{"gracePeriodSeconds":0}')
+    [ "$(code_of "$out")" = 200 ] || fail "final delete: $out"
+    wait_for 10 sh -c "! ${K[*]} get namespace t1 >/dev/null 2>&1" || fail "namespace not removed"
+    out=$("${K[@]}" delete namespace default 2>&1) && fail "deleted default"
+    stop_cluster
+}
+
+test_foreground_deletion_finalizers_and_dry_run() {
+    start_cluster
+    local out uid
+    out=$(as admin-token POST /api/v1/namespaces/default/configmaps "${JSON[@]}" -d '{"metadata":{"name":"owner"}}')
+    uid=$(body_of "$out" | jget 'd["metadata"]["uid"]')
+    as admin-token POST /api/v1/namespaces/default/configmaps "${JSON[@]}" -d "{\"metadata\":{\"name\":\"dep\",\"finalizers\":[\"test.bosun.io/hold\"],\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"name\":\"owner\",\"uid\":\"$uid\"}]}}" >/dev/null
+    # dryRun=All changes nothing
+    out=$(as admin-token DELETE '/api/v1/namespaces/default/configmaps/owner?dryRun=All')
+    [ "$(code_of "$out")" = 200 ] || fail "dry-run delete: $out"
+    "${K[@]}" get configmap owner >/dev/null || fail "dry run deleted"
+    out=$(as admin-token POST '/api/v1/namespaces/default/configmaps?dryRun=All' "${JSON[@]}" -d '{"metadata":{"name":"dry"}}')
+    [ "$(code_of "$out")" = 201 ] || fail "dry-run create: $out"
+    "${K[@]}" get configmap dry >/dev/null 2>&1 && fail "dry run created"
+    "${K[@]}" delete configmap owner --cascade=foreground --wait=false >/dev/null
+    out=$("${K[@]}" get configmap owner -o json) || fail "owner gone before its dependents"
+    [ "$(jget '"foregroundDeletion" in d["metadata"]["finalizers"] and bool(d["metadata"]["deletionTimestamp"])' <<<"$out")" = True ] || fail "owner not marked: $out"
+    out=$("${K[@]}" get configmap dep -o jsonpath='{.metadata.deletionTimestamp}')
+    [ -n "$out" ] || fail "dependent not marked"
+    # removing the last finalizer removes the dependent, then the owner
+    "${K[@]}" patch configmap dep --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null
+    wait_for 10 sh -c "! ${K[*]} get configmap dep >/dev/null 2>&1" || fail "dependent kept"
+    wait_for 10 sh -c "! ${K[*]} get configmap owner >/dev/null 2>&1" || fail "owner kept"
+    # orphan keeps the dependent and drops the reference
+    out=$(as admin-token POST /api/v1/namespaces/default/configmaps "${JSON[@]}" -d '{"metadata":{"name":"o2"}}')
+    uid=$(body_of "$out" | jget 'd["metadata"]["uid"]')
+    as admin-token POST /api/v1/namespaces/default/configmaps "${JSON[@]}" -d "{\"metadata\":{\"name\":\"d2\",\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"name\":\"o2\",\"uid\":\"$uid\"}]}}" >/dev/null
+    "${K[@]}" delete configmap o2 --cascade=orphan >/dev/null
+    [ "$("${K[@]}" get configmap d2 -o jsonpath='{.metadata.ownerReferences}')" = "" ] || fail "orphan kept the reference"
+    stop_cluster
+}
+
+test_kubectl_server_side_apply_conflicts() {
+    start_cluster
+    local out
+    cat >"$TEST_TMP/cm.yaml" <<'EOF'
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: ssa, namespace: default}
+data: {a: "1", b: "2"}
+EOF
+    out=$("${K[@]}" apply --server-side -f "$TEST_TMP/cm.yaml" 2>&1) || fail "apply: $out"
+    local rv
+    rv=$("${K[@]}" get cm ssa -o jsonpath='{.metadata.resourceVersion}')
+    sleep 1.1 # a re-apply in a later second must not change managedFields' time either
+    "${K[@]}" apply --server-side -f "$TEST_TMP/cm.yaml" >/dev/null
+    [ "$("${K[@]}" get cm ssa -o jsonpath='{.metadata.resourceVersion}')" = "$rv" ] || fail "re-apply is not idempotent"
+    "${K[@]}" patch cm ssa --type merge -p '{"data":{"a":"9"}}' >/dev/null
+    out=$("${K[@]}" apply --server-side -f "$TEST_TMP/cm.yaml" 2>&1) && fail "conflict not reported: $out"
+    grep -qF 'Apply failed with 1 conflict: conflict with "kubectl-patch" using v1: .data.a' <<<"$out" || fail "conflict message: $out"
+    out=$("${K[@]}" apply --server-side --force-conflicts -f "$TEST_TMP/cm.yaml" 2>&1) || fail "force: $out"
+    [ "$("${K[@]}" get cm ssa -o jsonpath='{.data.a}')" = 1 ] || fail "force did not take the field"
+    out=$("${K[@]}" get cm ssa -o json --show-managed-fields)
+    [ "$(jget '[m["manager"] for m in d["metadata"]["managedFields"] if "f:a" in m["fieldsV1"].get("f:data",{})]' <<<"$out")" = "['kubectl']" ] || fail "ownership after force: $out"
+    # a field the manager stops applying is removed; one another manager set survives
+    "${K[@]}" patch cm ssa --type merge -p '{"data":{"c":"3"}}' >/dev/null
+    sed -i 's/, b: "2"//' "$TEST_TMP/cm.yaml"
+    "${K[@]}" apply --server-side -f "$TEST_TMP/cm.yaml" >/dev/null
+    [ "$("${K[@]}" get cm ssa -o jsonpath='{.data}')" = '{"a":"1","c":"3"}' ] || fail "removal: $("${K[@]}" get cm ssa -o jsonpath='{.data}')"
+    # two appliers on one field with different values conflict; equal values co-own
+    out=$("${K[@]}" apply --server-side --field-manager other -f "$TEST_TMP/cm.yaml" 2>&1) || fail "co-own: $out"
+    sed -i 's/a: "1"/a: "5"/' "$TEST_TMP/cm.yaml"
+    out=$("${K[@]}" apply --server-side --field-manager other -f "$TEST_TMP/cm.yaml" 2>&1) && fail "shared field changed: $out"
+    grep -qF 'conflict with "kubectl": .data.a' <<<"$out" || fail "apply-vs-apply message: $out"
+    stop_cluster
+}
+
+test_kubectl_diff_edit_patch_annotate_delete_create() {
+    start_cluster
+    local out
+    "${K[@]}" create configmap cfg --from-literal=a=1 >/dev/null || fail "create configmap"
+    "${K[@]}" create secret generic sec --from-literal=p=s >/dev/null || fail "create secret"
+    [ "$("${K[@]}" get secret sec -o jsonpath='{.data.p}')" = "cw==" ] || fail "secret data"
+    "${K[@]}" create namespace made >/dev/null || fail "create namespace"
+    # diff: exit 1 and the change shown, nothing written
+    "${K[@]}" get cm cfg -o yaml | sed 's/a: "1"/a: "2"/' >"$TEST_TMP/cfg.yaml"
+    out=$("${K[@]}" diff -f "$TEST_TMP/cfg.yaml" 2>&1) && fail "diff found nothing: $out"
+    grep -q '^+  a: "2"' <<<"$out" || fail "diff output: $out"
+    [ "$("${K[@]}" get cm cfg -o jsonpath='{.data.a}')" = 1 ] || fail "diff wrote"
+    # edit through KUBE_EDITOR
+    printf '#!/bin/sh\nsed -i "s/a: \\"1\\"/a: \\"7\\"/" "$1"\n' >"$TEST_TMP/editor"
+    chmod +x "$TEST_TMP/editor"
+    KUBE_EDITOR="$TEST_TMP/editor" "${K[@]}" edit cm cfg >/dev/null || fail "edit"
+    [ "$("${K[@]}" get cm cfg -o jsonpath='{.data.a}')" = 7 ] || fail "edit not applied"
+    # the three patch types
+    "${K[@]}" patch cm cfg --type strategic -p '{"data":{"s":"1"}}' >/dev/null || fail "smp"
+    "${K[@]}" patch cm cfg --type merge -p '{"data":{"m":"1"}}' >/dev/null || fail "merge"
+    "${K[@]}" patch cm cfg --type json -p '[{"op":"add","path":"/data/j","value":"1"}]' >/dev/null || fail "json"
+    [ "$("${K[@]}" get cm cfg -o jsonpath='{.data}')" = '{"a":"7","j":"1","m":"1","s":"1"}' ] || fail "patches: $("${K[@]}" get cm cfg -o jsonpath='{.data}')"
+    out=$("${K[@]}" patch cm cfg --type json -p '[{"op":"test","path":"/data/a","value":"x"}]' 2>&1) && fail "failed test op accepted"
+    "${K[@]}" annotate cm cfg team=core >/dev/null || fail "annotate"
+    [ "$("${K[@]}" get cm cfg -o jsonpath='{.metadata.annotations.team}')" = core ] || fail "annotation"
+    # delete -l
+    for n in l1 l2 l3; do "${K[@]}" create configmap $n >/dev/null; done
+    "${K[@]}" label cm l1 l2 tier=x >/dev/null
+    out=$("${K[@]}" delete cm -l tier=x 2>&1) || fail "delete -l: $out"
+    [ "$("${K[@]}" get cm -o name | grep -c '/l[0-9]')" = 1 ] || fail "delete -l left: $("${K[@]}" get cm -o name)"
+    # api-resources lists names, short names, groups, verbs
+    out=$("${K[@]}" api-resources -o wide)
+    grep -Eq '^deployments +deploy +apps/v1 +true +Deployment +create,delete,get,list,patch,update,watch' <<<"$out" || fail "api-resources: $out"
+    grep -Eq '^gitrepositories +gitrepo +bosun.io/v1' <<<"$out" || fail "gitrepo: $out"
+    # tables for the other kinds
+    out=$("${K[@]}" get leases -A 2>&1)
+    out=$("${K[@]}" get cm cfg)
+    grep -Eq '^NAME +DATA +AGE' <<<"$out" || fail "cm table: $out"
+    stop_cluster
+}
+
+# A fake kubelet for logs: /containerLogs/{ns}/{pod}/{c}?follow=true streams three lines.
+fake_kubelet() {
+    cat >"$TEST_TMP/kubelet.py" <<'EOF'
+import http.server, sys, time
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        follow = "follow=true" in self.path
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for i in range(3):
+            line = ("line %d %s\n" % (i, self.path.split("?")[0])).encode()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+            self.wfile.flush()
+            if follow:
+                time.sleep(0.3)
+        self.wfile.write(b"0\r\n\r\n")
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+EOF
+    KPORT=$(free_port)
+    $PY "$TEST_TMP/kubelet.py" "$KPORT" &
+    defer "kill $!"
+}
+
+test_kubectl_describe_events_and_logs_follow() {
+    start_cluster
+    fake_kubelet
+    local out
+    as node-token POST /api/v1/nodes "${JSON[@]}" -d "{\"metadata\":{\"name\":\"n1\"},\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"127.0.0.1\"}],\"daemonEndpoints\":{\"kubeletEndpoint\":{\"Port\":$KPORT}}}}" >/dev/null
+    out=$(as admin-token POST /api/v1/namespaces/default/pods "${JSON[@]}" -d "$(pod_json web n1)")
+    local uid
+    uid=$(body_of "$out" | jget 'd["metadata"]["uid"]')
+    out=$(as node-token POST /api/v1/namespaces/default/events "${JSON[@]}" -d "{\"metadata\":{\"name\":\"web.1\"},\"involvedObject\":{\"kind\":\"Pod\",\"namespace\":\"default\",\"name\":\"web\",\"uid\":\"$uid\"},\"reason\":\"Pulled\",\"message\":\"image busybox:1.35 present\",\"type\":\"Normal\",\"count\":1,\"firstTimestamp\":\"2026-01-01T00:00:00Z\",\"lastTimestamp\":\"2026-01-01T00:00:00Z\",\"source\":{\"component\":\"nodeagent\",\"host\":\"n1\"}}")
+    [ "$(code_of "$out")" = 201 ] || fail "event: $out"
+    out=$("${K[@]}" describe pod web 2>&1) || fail "describe: $out"
+    grep -Eq 'Normal +Pulled +.*nodeagent.*image busybox:1.35 present' <<<"$out" || fail "describe events: $out"
+    out=$("${K[@]}" get events --field-selector involvedObject.name=web,reason=Pulled 2>&1)
+    grep -q Pulled <<<"$out" || fail "event field selector: $out"
+    out=$("${K[@]}" logs web 2>&1) || fail "logs: $out"
+    grep -q 'line 0 /containerLogs/default/web/c' <<<"$out" || fail "logs body: $out"
+    out=$(timeout 10 "${K[@]}" logs -f web 2>&1) || fail "logs -f: $out"
+    [ "$(grep -c '^line ' <<<"$out")" = 3 ] || fail "logs -f lines: $out"
+    stop_cluster
+}
+
+test_kubectl_rollout_status() {
+    start_cluster
+    local out
+    as node-token POST /api/v1/nodes "${JSON[@]}" -d '{"metadata":{"name":"n1"}}' >/dev/null
+    "${K[@]}" apply -f - >/dev/null <<'EOF' || fail "apply deployment"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: "busybox:1.35"}]}
+EOF
+    "${K[@]}" rollout status deployment/web --timeout=1s >/dev/null 2>&1 && fail "rolled out without ready pods"
+    wait_for 20 sh -c "[ \$(${K[*]} get pods -l app=web -o name | wc -l) -eq 2 ]" || fail "controllers made no pods"
+    # act as the scheduler and the node: bind, then report Ready through /status
+    local p ts
+    ts=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    for p in $("${K[@]}" get pods -l app=web -o jsonpath='{.items[*].metadata.name}'); do
+        out=$(as sched-token POST "/api/v1/namespaces/default/pods/$p/binding" "${JSON[@]}" -d "{\"metadata\":{\"name\":\"$p\"},\"target\":{\"kind\":\"Node\",\"name\":\"n1\"}}")
+        [ "$(code_of "$out")" = 201 ] || fail "bind $p: $out"
+        out=$(as node-token PATCH "/api/v1/namespaces/default/pods/$p/status" -H 'Content-Type: application/merge-patch+json' -d "{\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"lastTransitionTime\":\"$ts\"}],\"containerStatuses\":[{\"name\":\"c\",\"image\":\"busybox:1.35\",\"imageID\":\"\",\"ready\":true,\"restartCount\":0,\"state\":{\"running\":{\"startedAt\":\"$ts\"}}}]}}")
+        [ "$(code_of "$out")" = 200 ] || fail "status $p: $out"
+    done
+    out=$("${K[@]}" rollout status deployment/web --timeout=30s 2>&1) || fail "rollout status: $out"
+    grep -q 'deployment "web" successfully rolled out' <<<"$out" || fail "rollout output: $out"
+    out=$("${K[@]}" get deploy web --no-headers)
+    grep -Eq '^web +2/2 +2 +2 ' <<<"$out" || fail "deploy table: $out"
+    stop_cluster
+}
+
+run_tests
