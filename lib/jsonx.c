@@ -97,3 +97,59 @@ json_t *jsonx_load_file(const char *path, struct bosun_err *err)
         err_set(err, -EINVAL, "%s: line %d col %d: %s", path, je.line, je.column, je.text);
     return v;
 }
+
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 when the bytes there are not one
+ * (overlong forms, surrogates and values past U+10FFFF included). */
+static size_t utf8_seq_len(const unsigned char *p)
+{
+    if (p[0] < 0x80)
+        return 1;
+    size_t n;
+    unsigned cp;
+    if ((p[0] & 0xE0) == 0xC0) {
+        n = 2;
+        cp = p[0] & 0x1F;
+    } else if ((p[0] & 0xF0) == 0xE0) {
+        n = 3;
+        cp = p[0] & 0x0F;
+    } else if ((p[0] & 0xF8) == 0xF0) {
+        n = 4;
+        cp = p[0] & 0x07;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    static const unsigned min[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+json_t *jsonx_string_lossy(const char *s)
+{
+    size_t len = strlen(s);
+    char *out = malloc(len * 3 + 1); /* each bad byte becomes 3 bytes of U+FFFD */
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t n = utf8_seq_len(p);
+        if (n) {
+            memcpy(out + o, p, n);
+            o += n;
+            p += n;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            p++;
+        }
+    }
+    json_t *v = json_stringn_nocheck(out, o);
+    free(out);
+    return v;
+}

@@ -34,6 +34,11 @@ json_t *jsonx_loadb(const char *buf, size_t len, struct bosun_err *err);
 /* Compact serialisation with keys in insertion order; caller frees. NULL on ENOMEM. */
 char *jsonx_dumps(const json_t *value);
 
+/* A JSON string of s with every byte that is not part of valid UTF-8 replaced by U+FFFD:
+ * messages that quote user input (names, media types) must never fail to serialise.
+ * New reference; NULL only on ENOMEM. */
+json_t *jsonx_string_lossy(const char *s);
+
 /* Reads a whole file as JSON (new reference) or NULL with err set. */
 json_t *jsonx_load_file(const char *path, struct bosun_err *err);
 

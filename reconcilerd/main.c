@@ -55,7 +55,7 @@ static struct {
 static const struct flag_def flag_defs[] = {
     {"listen", FLAG_STR, &opt.listen, "address of the API [127.0.0.1:6443]"},
     {"data-dir", FLAG_STR, &opt.data_dir, "directory of the file store [/var/lib/bosun/store]"},
-    {"store", FLAG_STR, &opt.store, "store backend: file [file] (etcd:URL,... not yet)"},
+    {"store", FLAG_STR, &opt.store, "store backend: file [file] or etcd:URL[,URL...]"},
     {"token-auth-file", FLAG_STR, &opt.token_auth_file,
      "users: token,user,uid,\"group1,group2\" per line (without it: anonymous admin on "
      "loopback only)"},
@@ -159,12 +159,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "reconcilerd: bad --log-level or --log-format\n");
         return 2;
     }
-    if (strcmp(opt.store, "file")) {
-        if (!strncmp(opt.store, "etcd:", 5))
-            log_error("--store %s: the etcd backend is not available yet; use the file store "
-                      "(--data-dir)", opt.store);
-        else
-            log_error("--store %s: unknown backend (want \"file\")", opt.store);
+    const char *etcd = NULL;
+    if (!strncmp(opt.store, "etcd:", 5) && opt.store[5]) {
+        etcd = opt.store + 5;
+    } else if (strcmp(opt.store, "file")) {
+        log_error("--store %s: unknown backend (want \"file\" or \"etcd:URL[,URL...]\")",
+                  opt.store);
         return 2;
     }
     if (opt.watch_history < 1) {
@@ -215,9 +215,11 @@ int main(int argc, char **argv)
         internal_user = api_auth_lookup(auth, internal_token);
     }
 
-    struct store_opts so = {.dir = opt.data_dir, .history = (size_t)opt.watch_history};
+    struct store_opts so = {.dir = opt.data_dir,
+                            .history = (size_t)opt.watch_history,
+                            .etcd_endpoints = etcd};
     if ((rc = store_open(&so, &st, &err))) {
-        log_error("store %s: %s", opt.data_dir, err.msg);
+        log_error("store %s: %s", etcd ? opt.store : opt.data_dir, err.msg);
         goto out;
     }
     struct api_opts ao = {
@@ -255,7 +257,7 @@ int main(int argc, char **argv)
     snprintf(self, sizeof(self), strchr(chost, ':') ? "http://[%s]:%d" : "http://%s:%d", chost,
              httpd_port(srv));
     log_info("serving the API on %s (listen %s), store %s", self, opt.listen,
-             opt.data_dir);
+             etcd ? opt.store : opt.data_dir);
 
     struct controllers_opts co = {
         .server = self,

@@ -1,5 +1,7 @@
 #include "reconcilerd/api/status.h"
 
+#include "lib/jsonx.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,10 +29,11 @@ const char *api_status_reason(int code)
 
 json_t *api_status_new(int code, const char *reason, const char *message)
 {
-    return json_pack("{s:s, s:s, s:{}, s:s, s:s, s:s, s:i}", "kind", "Status", "apiVersion", "v1",
+    /* The message often quotes what the client sent: keep it serialisable whatever it is. */
+    return json_pack("{s:s, s:s, s:{}, s:s, s:o, s:s, s:i}", "kind", "Status", "apiVersion", "v1",
                      "metadata", "status", code < 400 ? "Success" : "Failure", "message",
-                     message ? message : "", "reason", reason ? reason : api_status_reason(code),
-                     "code", code);
+                     jsonx_string_lossy(message ? message : ""), "reason",
+                     reason ? reason : api_status_reason(code), "code", code);
 }
 
 json_t *api_status_details(json_t *st, const char *name, const char *group, const char *kind)

@@ -112,6 +112,21 @@ static void test_jsonx_load_reports_position(void **state)
     assert_non_null(strstr(err.msg, "line 2"));
 }
 
+static void test_jsonx_string_lossy_replaces_invalid_utf8(void **state)
+{
+    (void)state;
+    json_t *v = jsonx_string_lossy("ok \xff\xc3(\xe2\x82\xac");
+    assert_non_null(v);
+    assert_string_equal(json_string_value(v), "ok \xef\xbf\xbd\xef\xbf\xbd(\xe2\x82\xac");
+    char *s = jsonx_dumps(v);
+    assert_non_null(s);
+    free(s);
+    json_decref(v);
+    v = jsonx_string_lossy("\xed\xa0\x80"); /* a surrogate is not UTF-8 */
+    assert_string_equal(json_string_value(v), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    json_decref(v);
+}
+
 static void test_time_rfc3339_round_trip(void **state)
 {
     (void)state;
@@ -153,6 +168,7 @@ int main(void)
         cmocka_unit_test(test_flags_durations),
         cmocka_unit_test(test_jsonx_paths),
         cmocka_unit_test(test_jsonx_load_reports_position),
+        cmocka_unit_test(test_jsonx_string_lossy_replaces_invalid_utf8),
         cmocka_unit_test(test_time_rfc3339_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
