@@ -1,7 +1,9 @@
 /* bosun up — the whole cluster on this machine, as supervised child processes.
  *
  * Layout under --data-dir (see docs/cli.md): store/, repo.git/, manifests/, node/,
- * gitsync/ (gitsync's clone cache), auth/, kubeconfig, logs/<daemon>.log.
+ * gitsync/ (gitsync's clone cache), auth/, pki/ (the API's CA and serving certificate:
+ * reconcilerd serves HTTPS, every client verifies it with pki/ca.crt), kubeconfig,
+ * logs/<daemon>.log.
  *
  * The supervisor is one thread around a signalfd (SIGCHLD, SIGINT, SIGTERM) and poll:
  * a child that exits is logged with its status and restarted after a back-off (1 s,
@@ -35,6 +37,7 @@
 #include "cli/up.h"
 #include "cli/util.h"
 #include "lib/jsonx.h"
+#include "lib/pki.h"
 #include "lib/timeutil.h"
 
 #define UP_MAX_ARGS 40
@@ -82,6 +85,8 @@ struct up_ctx {
     char dir[PATH_MAX];
     char node_name[256];
     char server[128];
+    char pki[PATH_MAX + 8]; /* DIR/pki: the API's CA and serving certificate */
+    char ca_file[PATH_MAX + 16];
     char repo_path[PATH_MAX + 32];
     struct cli_up_auth auth;
     struct child ch[C_N];
@@ -209,6 +214,8 @@ static void child_init(struct up_ctx *u, int idx, const char *name, const char *
         add_arg(c, "%s", u->server);
         add_arg(c, "--token-file");
         add_arg(c, "%s/auth/%s.token", u->dir, token_client);
+        add_arg(c, "--certificate-authority");
+        add_arg(c, "%s", u->ca_file);
     }
 }
 
@@ -221,6 +228,10 @@ static void children_init(struct up_ctx *u)
     c = &u->ch[C_RECONCILERD];
     add_arg(c, "--listen");
     add_arg(c, "127.0.0.1:%lld", o->api_port);
+    add_arg(c, "--tls-cert-file");
+    add_arg(c, "%s/%s", u->pki, PKI_SERVER_CERT);
+    add_arg(c, "--tls-private-key-file");
+    add_arg(c, "%s/%s", u->pki, PKI_SERVER_KEY);
     add_arg(c, "--data-dir");
     add_arg(c, "%s/store", u->dir);
     add_arg(c, "--token-auth-file");
@@ -539,7 +550,16 @@ static int prepare(struct up_ctx *u)
     for (char *c = u->node_name; *c; c++) /* a node name is a DNS-1123 subdomain */
         if (*c >= 'A' && *c <= 'Z')
             *c = (char)(*c + 32);
-    snprintf(u->server, sizeof(u->server), "http://127.0.0.1:%lld", u->o.api_port);
+    /* HTTPS with a CA of our own: kubectl sends the admin token only over TLS. */
+    snprintf(u->server, sizeof(u->server), "https://127.0.0.1:%lld", u->o.api_port);
+    snprintf(u->pki, sizeof(u->pki), "%s/pki", u->dir);
+    snprintf(u->ca_file, sizeof(u->ca_file), "%s/%s", u->pki, PKI_CA_CERT);
+    static const char *const ip_sans[] = {"127.0.0.1", NULL};
+    static const char *const dns_sans[] = {"localhost", NULL};
+    if (pki_ensure(u->pki, ip_sans, dns_sans, &err) < 0) {
+        cli_errorf("%s", err.msg);
+        return 1;
+    }
 
     char examples[PATH_MAX + 32];
     if (u->o.examples)
@@ -568,7 +588,13 @@ static int prepare(struct up_ctx *u)
         cli_errorf("%s", err.msg);
         return 1;
     }
-    char *kc = cli_up_kubeconfig(u->server, u->auth.token[UP_ADMIN]);
+    char *ca_data = NULL;
+    if (pki_base64_file(u->ca_file, &ca_data, &err) < 0) {
+        cli_errorf("%s", err.msg);
+        return 1;
+    }
+    char *kc = cli_up_kubeconfig(u->server, u->auth.token[UP_ADMIN], ca_data);
+    free(ca_data);
     snprintf(p, sizeof(p), "%s/kubeconfig", u->dir);
     if (!kc || cli_write_file(p, kc, strlen(kc), 0600, &err) < 0) {
         free(kc);
@@ -592,7 +618,8 @@ static int prepare(struct up_ctx *u)
         if (created)
             say("created %s (branch main) from %s", u->repo_path, apps);
     }
-    if (httpc_new_token(u->server, u->auth.token[UP_ADMIN], &u->http, &err) < 0) {
+    if (httpc_new_token(u->server, u->auth.token[UP_ADMIN], &u->http, &err) < 0 ||
+        httpc_set_ca_file(u->http, u->ca_file, &err) < 0) {
         cli_errorf("%s", err.msg);
         return 1;
     }

@@ -121,8 +121,10 @@ int cli_connect(struct cli *c)
                    err.msg);
         return 1;
     }
-    if (httpc_new_token(c->kc.server, c->kc.token, &c->http, &err) < 0) {
-        cli_errorf("%s", err.msg);
+    if (httpc_new_token(c->kc.server, c->kc.token, &c->http, &err) < 0 ||
+        (c->kc.ca_pem && httpc_set_ca_pem(c->http, c->kc.ca_pem, &err) < 0) ||
+        (c->kc.ca_file && httpc_set_ca_file(c->http, c->kc.ca_file, &err) < 0)) {
+        cli_errorf("%s (kubeconfig %s)", err.msg, c->kubeconfig_path);
         return 1;
     }
     return 0;

@@ -7,6 +7,7 @@
 
 #include "cli/util.h"
 #include "lib/jsonx.h"
+#include "lib/pki.h"
 #include "schema/yaml.h"
 
 /* The entry of a named list ("clusters", "users", "contexts") called name, its inner
@@ -77,6 +78,27 @@ int cli_kubeconfig_parse(const char *buf, size_t len, const char *filename,
     /* trailing slashes would double up with request paths */
     for (size_t n = strlen(kc.server); n > 0 && kc.server[n - 1] == '/'; n--)
         kc.server[n - 1] = '\0';
+    /* The cluster's CA: inline data wins over a file, as in kubectl. */
+    const char *ca_data = jsonx_get_str(cluster, "certificate-authority-data");
+    const char *ca_path = jsonx_get_str(cluster, "certificate-authority");
+    if (ca_data && *ca_data) {
+        r = pki_base64_decode(ca_data, &kc.ca_pem, NULL, err);
+        if (r < 0) {
+            err_wrap(err, "kubeconfig %s: cluster \"%s\": certificate-authority-data", filename,
+                     cluster_name);
+            goto out;
+        }
+    } else if (ca_path && *ca_path) {
+        const char *slash = strrchr(filename, '/');
+        int n = ca_path[0] == '/' || !slash
+                    ? asprintf(&kc.ca_file, "%s", ca_path)
+                    : asprintf(&kc.ca_file, "%.*s/%s", (int)(slash - filename), filename, ca_path);
+        if (n < 0) {
+            kc.ca_file = NULL;
+            r = err_set(err, -ENOMEM, "out of memory");
+            goto out;
+        }
+    }
     const json_t *user = user_name ? named(root, "users", "user", user_name) : NULL;
     if (user_name && *user_name && !user) {
         r = err_set(err, -ENOENT, "kubeconfig %s: user \"%s\" not found", filename, user_name);
@@ -146,5 +168,7 @@ void cli_kubeconfig_free(struct cli_kubeconfig *kc)
     free(kc->server);
     free(kc->token);
     free(kc->namespace);
+    free(kc->ca_pem);
+    free(kc->ca_file);
     memset(kc, 0, sizeof(*kc));
 }

@@ -1,7 +1,9 @@
 /* kubeconfig — finds and reads the cluster credentials of the `bosun` command.
  *
  * Only the parts bosun needs: current-context → context.cluster → cluster.server, and
- * context.user → user.token (or user.tokenFile), plus context.namespace. */
+ * context.user → user.token (or user.tokenFile), plus context.namespace, and the cluster's
+ * CA: cluster.certificate-authority-data (base64 PEM) or cluster.certificate-authority (a
+ * file, relative to the kubeconfig's directory). */
 #ifndef BOSUN_CLI_KUBECONFIG_H
 #define BOSUN_CLI_KUBECONFIG_H
 
@@ -13,6 +15,8 @@ struct cli_kubeconfig {
     char *server;    /* "http://127.0.0.1:6443" (owned) */
     char *token;     /* bearer token or NULL (owned) */
     char *namespace; /* the context's namespace or NULL (owned) */
+    char *ca_pem;    /* decoded certificate-authority-data, or NULL (owned) */
+    char *ca_file;   /* certificate-authority as a path, or NULL (owned) */
 };
 
 /* Parses kubeconfig YAML (buf, len); filename is for messages. Fills *out on success

@@ -128,7 +128,7 @@ int cli_up_auth_ensure(const char *auth_dir, const char *node_name, struct cli_u
     return 0;
 }
 
-char *cli_up_kubeconfig(const char *server, const char *token)
+char *cli_up_kubeconfig(const char *server, const char *token, const char *ca_data)
 {
     char *s = NULL;
     if (asprintf(&s,
@@ -138,6 +138,7 @@ char *cli_up_kubeconfig(const char *server, const char *token)
                  "- name: bosun\n"
                  "  cluster:\n"
                  "    server: %s\n"
+                 "%s%s%s"
                  "users:\n"
                  "- name: admin\n"
                  "  user:\n"
@@ -148,7 +149,8 @@ char *cli_up_kubeconfig(const char *server, const char *token)
                  "    cluster: bosun\n"
                  "    user: admin\n"
                  "current-context: bosun\n",
-                 server, token) < 0)
+                 server, ca_data ? "    certificate-authority-data: " : "",
+                 ca_data ? ca_data : "", ca_data ? "\n" : "", token) < 0)
         return NULL;
     return s;
 }

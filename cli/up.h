@@ -24,8 +24,9 @@ int cli_up_auth_ensure(const char *auth_dir, const char *node_name, struct cli_u
 /* The token file path of a client: DIR/auth/<name>.token. Writes into buf. */
 const char *cli_up_token_file(const char *auth_dir, enum cli_up_client c, char *buf, size_t len);
 
-/* The kubeconfig YAML for the admin (server, token inline). Caller frees. */
-char *cli_up_kubeconfig(const char *server, const char *token);
+/* The kubeconfig YAML for the admin (server, token inline; ca_data, when not NULL, is the
+ * base64 CA certificate for certificate-authority-data). Caller frees. */
+char *cli_up_kubeconfig(const char *server, const char *token, const char *ca_data);
 
 /* Creates the bare repository at path with branch main (HEAD -> main), committing every
  * regular file under seed_dir (recursively, hidden entries skipped) as the first commit,

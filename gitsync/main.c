@@ -18,7 +18,7 @@
 static struct {
     const char *repo, *branch, *path, *cache_dir, *name;
     const char *webhook_listen, *webhook_secret_file;
-    const char *server, *token_file, *log_level, *log_format, *healthz_listen;
+    const char *server, *token_file, *ca_file, *log_level, *log_format, *healthz_listen;
     int64_t interval_ms;
     int prune;
 } flags = {
@@ -48,6 +48,8 @@ static const struct flag_def flag_defs[] = {
      "where the bare mirror of the repository is kept [/var/lib/bosun/gitsync]"},
     {"server", FLAG_STR, &flags.server, "API server URL [http://127.0.0.1:6443]"},
     {"token-file", FLAG_STR, &flags.token_file, "file holding this client's bearer token"},
+    {"certificate-authority", FLAG_STR, &flags.ca_file,
+     "PEM file of the CA that signed an https:// server's certificate [the system's CAs]"},
     {"log-level", FLAG_STR, &flags.log_level, "debug|info|warn|error [info]"},
     {"log-format", FLAG_STR, &flags.log_format, "text|json [text]"},
     {"healthz-listen", FLAG_STR, &flags.healthz_listen, "address of /healthz and /metrics"},
@@ -129,7 +131,8 @@ int main(int argc, char **argv)
     if (flags.webhook_secret_file &&
         gitsync_hook_read_secret(flags.webhook_secret_file, &secret, &secret_len, &err) < 0)
         goto out;
-    if (httpc_new(flags.server, flags.token_file, &client, &err) < 0) {
+    if (httpc_new(flags.server, flags.token_file, &client, &err) < 0 ||
+        (flags.ca_file && httpc_set_ca_file(client, flags.ca_file, &err) < 0)) {
         err_wrap(&err, "client for %s", flags.server);
         goto out;
     }

@@ -11,11 +11,13 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/jsonx.h"
 
@@ -36,6 +38,9 @@ struct httpc {
     pthread_mutex_t pool_mu;
     CURL *pool[HTTPC_POOL_MAX];
     size_t npool;
+    pthread_mutex_t ca_mu; /* ca_file, ca_pem: set at any time, read by every request */
+    char *ca_file;         /* the trusted root as a file, or NULL */
+    char *ca_pem;          /* ... or as PEM text, or NULL; at most one is set */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -76,6 +81,7 @@ int httpc_new_token(const char *server, const char *token, struct httpc **out,
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&c->locks[i], NULL);
     pthread_mutex_init(&c->pool_mu, NULL);
+    pthread_mutex_init(&c->ca_mu, NULL);
     int r = 0;
     c->server = strdup(server);
     if (!c->server) {
@@ -146,6 +152,9 @@ void httpc_free(struct httpc *c)
     for (size_t i = 0; i < c->npool; i++)
         curl_easy_cleanup(c->pool[i]);
     pthread_mutex_destroy(&c->pool_mu);
+    pthread_mutex_destroy(&c->ca_mu);
+    free(c->ca_file);
+    free(c->ca_pem);
     if (c->share)
         curl_share_cleanup(c->share);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
@@ -153,6 +162,88 @@ void httpc_free(struct httpc *c)
     free(c->server);
     free(c->auth);
     free(c);
+}
+
+int httpc_set_ca_file(struct httpc *c, const char *path, struct bosun_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return err_errno(err, -errno, "httpc: CA file %s", path);
+    close(fd);
+    char *copy = strdup(path);
+    if (!copy)
+        return err_set(err, -ENOMEM, "httpc: out of memory");
+    pthread_mutex_lock(&c->ca_mu);
+    free(c->ca_file);
+    free(c->ca_pem);
+    c->ca_file = copy;
+    c->ca_pem = NULL;
+    pthread_mutex_unlock(&c->ca_mu);
+    return 0;
+}
+
+int httpc_set_ca_pem(struct httpc *c, const char *pem, struct bosun_err *err)
+{
+    if (!pem || !strstr(pem, "-----BEGIN CERTIFICATE-----"))
+        return err_set(err, -EINVAL, "httpc: the CA data holds no PEM certificate");
+    /* Ask libcurl now rather than failing every request later. */
+    CURL *h = curl_easy_init();
+    if (!h)
+        return err_set(err, -ENOMEM, "httpc: curl_easy_init failed");
+    struct curl_blob blob = {.data = (void *)pem, .len = strlen(pem), .flags = CURL_BLOB_COPY};
+    CURLcode rc = curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+    curl_easy_cleanup(h);
+    if (rc != CURLE_OK)
+        return err_set(err, -ENOTSUP, "httpc: libcurl cannot take CA data in memory: %s",
+                       curl_easy_strerror(rc));
+    char *copy = strdup(pem);
+    if (!copy)
+        return err_set(err, -ENOMEM, "httpc: out of memory");
+    pthread_mutex_lock(&c->ca_mu);
+    free(c->ca_file);
+    free(c->ca_pem);
+    c->ca_file = NULL;
+    c->ca_pem = copy;
+    pthread_mutex_unlock(&c->ca_mu);
+    return 0;
+}
+
+/* Applies the trusted root to a (fresh or reset) easy handle. With a cluster CA the
+ * system store is left out entirely (CAPATH too), as kubectl does. */
+static int easy_set_ca(struct httpc *c, CURL *h)
+{
+    CURLcode rc = CURLE_OK;
+    pthread_mutex_lock(&c->ca_mu);
+    if (c->ca_pem) {
+        struct curl_blob blob = {
+            .data = c->ca_pem, .len = strlen(c->ca_pem), .flags = CURL_BLOB_COPY};
+        rc = curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+    } else if (c->ca_file) {
+        rc = curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+    }
+    bool custom = c->ca_pem || c->ca_file;
+    pthread_mutex_unlock(&c->ca_mu);
+    if (rc == CURLE_OK && custom)
+        rc = curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+    return rc == CURLE_OK ? 0 : -1;
+}
+
+/* A hint appended to transport errors that are about TLS, so the message says what to
+ * do: trust the cluster's CA, or use the scheme the server speaks. */
+static const char *tls_hint(const struct httpc *c, CURLcode rc)
+{
+    bool https = strncmp(c->server, "https:", 6) == 0;
+    switch (rc) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+        return " (the server's certificate is not trusted: give the cluster's CA, e.g. "
+               "--certificate-authority FILE or the kubeconfig's certificate-authority-data)";
+    case CURLE_SSL_CONNECT_ERROR:
+        return https ? " (is the server speaking plain HTTP? then use http://)" : "";
+    case CURLE_GOT_NOTHING:
+        return https ? "" : " (is the server speaking HTTPS? then use https://)";
+    default:
+        return "";
+    }
 }
 
 void httpc_resp_free(struct httpc_resp *resp)
@@ -270,6 +361,11 @@ static CURL *easy_new(struct httpc *c, bool pooled, const char *path_query,
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_USERAGENT, "bosun/0.1");
+    if (easy_set_ca(c, h) != 0) {
+        easy_put(c, h);
+        err_set(err, -ENOMEM, "httpc: cannot set the CA certificate on a curl handle");
+        return NULL;
+    }
     struct curl_slist *l = NULL;
     if (c->auth)
         l = curl_slist_append(l, c->auth);
@@ -316,8 +412,8 @@ int httpc_request(struct httpc *c, const char *method, const char *path_query,
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
     CURLcode rc = curl_easy_perform(h);
     if (rc != CURLE_OK) {
-        r = err_set(err, curl_code_errno(rc), "httpc: %s %s%s: %s", method, c->server, path_query,
-                    errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        r = err_set(err, curl_code_errno(rc), "httpc: %s %s%s: %s%s", method, c->server,
+                    path_query, errbuf[0] ? errbuf : curl_easy_strerror(rc), tls_hint(c, rc));
         goto out;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
@@ -515,8 +611,8 @@ int httpc_stream_tick(struct httpc *c, const char *path_query, httpc_line_fn on_
         goto out;
     }
     if (rc != CURLE_OK) {
-        r = err_set(err, curl_code_errno(rc), "httpc: GET %s%s: %s", c->server, path_query,
-                    errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        r = err_set(err, curl_code_errno(rc), "httpc: GET %s%s: %s%s", c->server, path_query,
+                    errbuf[0] ? errbuf : curl_easy_strerror(rc), tls_hint(c, rc));
         goto out;
     }
     /* A last line without '\n' still counts: the server ended the stream after it. */

@@ -28,9 +28,24 @@ int httpc_new_token(const char *server, const char *token, struct httpc **out,
                     struct bosun_err *err);
 void httpc_free(struct httpc *c);
 
+/* TLS: https:// servers are verified (peer certificate chain and host name, libcurl's
+ * defaults) against the system's CA store unless one of these names the cluster's CA,
+ * which then becomes the only trusted root. Either may be called at any time (requests
+ * already running keep the trust they started with) and replaces what the other set;
+ * call it before the first request so that no request runs with the system store.
+ *
+ * httpc_set_ca_file: a PEM file (kubectl's --certificate-authority). The file must be
+ * readable now (-ENOENT/-EACCES otherwise); libcurl loads it when it connects (and may
+ * cache what it loaded for a while).
+ * httpc_set_ca_pem: PEM text (kubeconfig's certificate-authority-data, decoded); copied.
+ * -EINVAL when it holds no PEM certificate, -ENOTSUP when libcurl cannot take it. */
+int httpc_set_ca_file(struct httpc *c, const char *path, struct bosun_err *err);
+int httpc_set_ca_pem(struct httpc *c, const char *pem, struct bosun_err *err);
+
 /* Sends method to server+path_query (path_query begins with '/', already escaped)
  * with an optional body. Returns 0 when an HTTP response arrived (whatever its status),
- * -ECONNREFUSED / -ETIMEDOUT / -EIO on transport failures, with err set.
+ * -ECONNREFUSED / -ETIMEDOUT / -EIO on transport failures, with err set (a server
+ * certificate that does not verify is -EIO, and the message says so).
  * timeout_ms 0 means the default (30 s). */
 int httpc_request(struct httpc *c, const char *method, const char *path_query,
                   const char *content_type, const char *body, size_t len, long timeout_ms,

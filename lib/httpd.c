@@ -13,7 +13,15 @@
  * once and unlinks the stream from the server; the producer promised not to touch the
  * stream after on_closed; the hangup thread never keeps a pointer across an unlock and
  * finds streams by id. A suspended connection is never freed by MHD, so whoever flips
- * `suspended` off under the stream lock may resume it after unlocking. */
+ * `suspended` off under the stream lock may resume it after unlocking.
+ *
+ * TLS (GnuTLS inside MHD) changes nothing above: the fd is still the TCP socket, and the
+ * hangup set asks for EPOLLRDHUP only (the kernel adds EPOLLHUP/EPOLLERR), which report
+ * the peer's FIN or a reset, never data. That matters with TLS: a parked client may send
+ * TLS records (a close_notify alert, a TLS 1.3 KeyUpdate) that are readable bytes but
+ * not a hangup, and a recv(MSG_PEEK) could not tell them from HTTP data without
+ * decrypting; watching EPOLLIN would also spin while such bytes sit unread. A client that
+ * sends close_notify and then closes is seen by its FIN. */
 #include "lib/httpd.h"
 
 #include <arpa/inet.h>
@@ -34,6 +42,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lib/hex.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
 
@@ -113,20 +122,11 @@ struct httpd {
     int hup_wake; /* eventfd that ends the hangup thread */
     pthread_t hup_thread;
     bool hup_started;
+    char *tls_cert; /* copies of the PEM given to httpd_start, or NULL for plain HTTP */
+    char *tls_key;
 };
 
 /* ---- query and path decoding ------------------------------------------------------- */
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Decodes n bytes of src into dst (room for n+1): %XX always, '+' only when plus_space.
  * A '%' not followed by two hex digits is kept literally, as browsers and Go do. */
@@ -136,8 +136,8 @@ static size_t pct_decode(char *dst, const char *src, size_t n, bool plus_space)
     for (size_t i = 0; i < n; i++) {
         char c = src[i];
         if (c == '%' && i + 2 < n) {
-            int hi = hexval((unsigned char)src[i + 1]);
-            int lo = hexval((unsigned char)src[i + 2]);
+            int hi = hex_digit((unsigned char)src[i + 1]);
+            int lo = hex_digit((unsigned char)src[i + 2]);
             if (hi >= 0 && lo >= 0) {
                 dst[o++] = (char)(hi * 16 + lo);
                 i += 2;
@@ -815,6 +815,24 @@ int httpd_start(const struct httpd_opts *opts, httpd_handler_fn handler, void *u
     unsigned max_conns = opts->max_conns ? opts->max_conns : 10000;
     unsigned timeout = opts->conn_timeout_s ? opts->conn_timeout_s : 300;
 
+    if (!opts->tls_cert_pem != !opts->tls_key_pem) {
+        r = err_set(err, -EINVAL, "httpd: TLS needs both a certificate and a private key");
+        goto out;
+    }
+    if (opts->tls_cert_pem) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            r = err_set(err, -ENOTSUP, "httpd: libmicrohttpd was built without TLS support");
+            goto out;
+        }
+        /* Copies: MHD keeps the pointers it is given. */
+        srv->tls_cert = strdup(opts->tls_cert_pem);
+        srv->tls_key = strdup(opts->tls_key_pem);
+        if (!srv->tls_cert || !srv->tls_key) {
+            r = err_set(err, -ENOMEM, "httpd: out of memory");
+            goto out;
+        }
+    }
+
     lfd = listen_socket(opts->listen ? opts->listen : "127.0.0.1:6443", err);
     if (lfd < 0) {
         r = lfd;
@@ -848,15 +866,28 @@ int httpd_start(const struct httpd_opts *opts, httpd_handler_fn handler, void *u
 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* TLS 1.2 and 1.3 only: every client bosun supports (curl, client-go) speaks both. */
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0,
+         (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (srv->tls_cert)
+        flags |= MHD_USE_TLS;
+    else
+        tls_opts[0].option = MHD_OPTION_END;
     srv->d = MHD_start_daemon(
         flags, 0, NULL, NULL, access_cb, srv, MHD_OPTION_LISTEN_SOCKET, lfd,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, max_conns,
         MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb, srv,
         MHD_OPTION_NOTIFY_COMPLETED, completed_cb, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger,
-        NULL, MHD_OPTION_END);
+        NULL, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!srv->d) {
-        r = err_set(err, -EIO, "httpd: cannot start the server on %s (libmicrohttpd refused)",
-                    opts->listen);
+        r = err_set(err, -EIO, "httpd: cannot start the server on %s (libmicrohttpd refused%s)",
+                    opts->listen ? opts->listen : "127.0.0.1:6443",
+                    srv->tls_cert ? "; check the TLS certificate and key" : "");
         goto out;
     }
     lfd = -1; /* MHD owns and closes it */
@@ -928,6 +959,11 @@ void httpd_stop(struct httpd *srv)
         close(srv->hup_ep);
     if (srv->hup_wake >= 0)
         close(srv->hup_wake);
+    if (srv->tls_key) {
+        explicit_bzero(srv->tls_key, strlen(srv->tls_key));
+        free(srv->tls_key);
+    }
+    free(srv->tls_cert);
     pthread_mutex_destroy(&srv->mu);
     free(srv);
 }

@@ -31,9 +31,16 @@ struct httpd_opts {
     unsigned threads;       /* worker threads [4] */
     unsigned max_conns;     /* concurrent connections [10000] */
     unsigned conn_timeout_s;/* idle keep-alive connections are closed after this [300] */
+    /* TLS: both set = serve HTTPS with this PEM certificate (chain) and PEM private key
+     * (unencrypted); both NULL = plain HTTP. Borrowed for the httpd_start call (copied).
+     * Load them with fileutil_read_all; lib/pki makes a CA-signed pair. */
+    const char *tls_cert_pem;
+    const char *tls_key_pem;
 };
 
-/* Starts listening and serving. *out owns the server; stop it with httpd_stop. */
+/* Starts listening and serving. *out owns the server; stop it with httpd_stop.
+ * -EINVAL when only one of tls_cert_pem / tls_key_pem is set, -ENOTSUP when
+ * libmicrohttpd lacks TLS, -EIO when it refuses the certificate or key. */
 int httpd_start(const struct httpd_opts *opts, httpd_handler_fn handler, void *userdata,
                 struct httpd **out, struct bosun_err *err);
 

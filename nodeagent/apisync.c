@@ -490,6 +490,9 @@ int apisync_start(const struct apisync_config *cfg, struct apisync **out, struct
     int rc = httpc_new(as->server, as->token_file[0] ? as->token_file : NULL, &as->client, err);
     if (rc < 0)
         goto fail;
+    if (cfg->ca_file && cfg->ca_file[0] &&
+        (rc = httpc_set_ca_file(as->client, cfg->ca_file, err)) < 0)
+        goto fail;
     char selector[300];
     snprintf(selector, sizeof(selector), "spec.nodeName=%s", as->node);
     struct informer_opts io = {

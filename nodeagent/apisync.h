@@ -18,6 +18,7 @@
 struct apisync_config {
     const char *server;     /* "http://127.0.0.1:6443" */
     const char *token_file; /* may be NULL or "" */
+    const char *ca_file;    /* PEM CA for an https server; NULL or "" = the system's CAs */
     const char *node_name;
     const char *node_ip;
     int kubelet_port;            /* status.daemonEndpoints.kubeletEndpoint.Port */

@@ -48,7 +48,7 @@
 
 struct opts {
     const char *node_name, *node_ip, *root_dir, *runtime, *manifest_dir, *cni_bin_dir, *bridge,
-        *listen, *server, *token_file, *log_level, *log_format, *healthz_listen, *pod_cidr,
+        *listen, *server, *token_file, *ca_file, *log_level, *log_format, *healthz_listen, *pod_cidr,
         *image_dir;
 };
 
@@ -288,6 +288,8 @@ int main(int argc, char **argv)
         {"server", FLAG_STR, &o.server,
          "API server [http://127.0.0.1:6443]; \"\" = static pods only"},
         {"token-file", FLAG_STR, &o.token_file, "bearer token file"},
+        {"certificate-authority", FLAG_STR, &o.ca_file,
+         "PEM file of the CA that signed an https:// API server's certificate"},
         {"log-level", FLAG_STR, &o.log_level, "debug|info|warn|error [info]"},
         {"log-format", FLAG_STR, &o.log_format, "text|json [text]"},
         {"healthz-listen", FLAG_STR, &o.healthz_listen, "ADDR for /healthz and /metrics"},
@@ -400,6 +402,7 @@ int main(int argc, char **argv)
         struct apisync_config ac = {
             .server = o.server,
             .token_file = o.token_file,
+            .ca_file = o.ca_file,
             .node_name = o.node_name,
             .node_ip = o.node_ip,
             .kubelet_port = logs    ? logsrv_port(logs)

@@ -31,6 +31,7 @@ struct proxy_opts {
     const char *nodeport_addresses;
     const char *server;
     const char *token_file;
+    const char *ca_file;
     const char *log_level;
     const char *log_format;
     const char *healthz_listen;
@@ -187,6 +188,8 @@ static int start(struct proxy_ctx *ctx, struct bosun_err *err)
         return r;
     if ((r = httpc_new(ctx->opts.server, ctx->opts.token_file, &ctx->client, err)) < 0)
         return r;
+    if (ctx->opts.ca_file && (r = httpc_set_ca_file(ctx->client, ctx->opts.ca_file, err)) < 0)
+        return r;
     struct informer_handlers h = {on_add, on_update, on_delete, ctx};
     struct informer_opts io = {.client = ctx->client,
                                .path = "/api/v1/services",
@@ -241,6 +244,8 @@ int main(int argc, char **argv)
          "comma-separated IPs NodePorts listen on [0.0.0.0]"},
         {"server", FLAG_STR, &ctx.opts.server, "API server URL [http://127.0.0.1:6443]"},
         {"token-file", FLAG_STR, &ctx.opts.token_file, "file holding the bearer token"},
+        {"certificate-authority", FLAG_STR, &ctx.opts.ca_file,
+         "PEM file of the CA that signed an https:// server's certificate"},
         {"log-level", FLAG_STR, &ctx.opts.log_level, "debug|info|warn|error [info]"},
         {"log-format", FLAG_STR, &ctx.opts.log_format, "text|json [text]"},
         {"healthz-listen", FLAG_STR, &ctx.opts.healthz_listen,

@@ -9,6 +9,7 @@
 #include <sys/random.h>
 
 #include "lib/err.h"
+#include "lib/fileutil.h"
 #include "lib/flags.h"
 #include "lib/httpd.h"
 #include "lib/log.h"
@@ -20,6 +21,8 @@
 /* Parsed flags: one of the two globals STYLE.md allows. */
 static struct {
     const char *listen;
+    const char *tls_cert_file;
+    const char *tls_key_file;
     const char *data_dir;
     const char *store;
     const char *token_auth_file;
@@ -54,6 +57,10 @@ static struct {
 
 static const struct flag_def flag_defs[] = {
     {"listen", FLAG_STR, &opt.listen, "address of the API [127.0.0.1:6443]"},
+    {"tls-cert-file", FLAG_STR, &opt.tls_cert_file,
+     "PEM certificate (chain) to serve the API over HTTPS with [plain HTTP]"},
+    {"tls-private-key-file", FLAG_STR, &opt.tls_key_file,
+     "PEM private key of --tls-cert-file"},
     {"data-dir", FLAG_STR, &opt.data_dir, "directory of the file store [/var/lib/bosun/store]"},
     {"store", FLAG_STR, &opt.store, "store backend: file [file] or etcd:URL[,URL...]"},
     {"token-auth-file", FLAG_STR, &opt.token_auth_file,
@@ -180,6 +187,10 @@ int main(int argc, char **argv)
         log_error("--listen %s: want HOST:PORT", opt.listen);
         return 2;
     }
+    if (!opt.tls_cert_file != !opt.tls_key_file) {
+        log_error("--tls-cert-file and --tls-private-key-file go together");
+        return 2;
+    }
     if (!opt.token_auth_file) {
         if (!host_is_loopback(host)) {
             log_error("--listen %s: without --token-auth-file reconcilerd serves anonymous admin "
@@ -236,8 +247,24 @@ int main(int argc, char **argv)
         log_error("api: %s", err.msg);
         goto out;
     }
-    struct httpd_opts ho = {.listen = opt.listen, .max_body = 3u << 20};
-    if ((rc = httpd_start(&ho, api_handle, api, &srv, &err))) {
+    char *tls_cert = NULL, *tls_key = NULL;
+    if (opt.tls_cert_file &&
+        ((rc = fileutil_read_all(opt.tls_cert_file, 0, &tls_cert, NULL, &err)) ||
+         (rc = fileutil_read_all(opt.tls_key_file, 0, &tls_key, NULL, &err)))) {
+        free(tls_cert);
+        log_error("TLS: %s", err.msg);
+        goto out;
+    }
+    struct httpd_opts ho = {.listen = opt.listen,
+                            .max_body = 3u << 20,
+                            .tls_cert_pem = tls_cert,
+                            .tls_key_pem = tls_key};
+    rc = httpd_start(&ho, api_handle, api, &srv, &err);
+    free(tls_cert);
+    if (tls_key)
+        explicit_bzero(tls_key, strlen(tls_key));
+    free(tls_key);
+    if (rc) {
         log_error("listen %s: %s", opt.listen, err.msg);
         goto out;
     }
@@ -254,14 +281,19 @@ int main(int argc, char **argv)
         chost = "127.0.0.1";
     else if (!strcmp(host, "::"))
         chost = "::1";
-    snprintf(self, sizeof(self), strchr(chost, ':') ? "http://[%s]:%d" : "http://%s:%d", chost,
-             httpd_port(srv));
+    const char *scheme = opt.tls_cert_file ? "https" : "http";
+    snprintf(self, sizeof(self), strchr(chost, ':') ? "%s://[%s]:%d" : "%s://%s:%d", scheme,
+             chost, httpd_port(srv));
     log_info("serving the API on %s (listen %s), store %s", self, opt.listen,
              etcd ? opt.store : opt.data_dir);
 
     struct controllers_opts co = {
         .server = self,
         .token = *internal_token ? internal_token : NULL,
+        /* The serving certificate itself is the controllers' trust anchor (libcurl accepts
+         * a non-self-signed anchor: partial chains), so no CA file is needed here; it must
+         * name the loopback address they dial. */
+        .ca_file = opt.tls_cert_file,
         .cluster_cidr = opt.cluster_cidr,
         .node_cidr_mask = (int)opt.node_cidr_mask,
         .node_monitor_grace_ms = opt.node_monitor_grace_ms,

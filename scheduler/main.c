@@ -15,6 +15,7 @@
 struct scheduler_flags {
     const char *server;
     const char *token_file;
+    const char *ca_file;
     const char *log_level;
     const char *log_format;
     const char *healthz_listen;
@@ -59,6 +60,8 @@ int main(int argc, char **argv)
     struct flag_def defs[] = {
         {"server", FLAG_STR, &g_flags.server, "reconcilerd URL [http://127.0.0.1:6443]"},
         {"token-file", FLAG_STR, &g_flags.token_file, "file holding the bearer token"},
+        {"certificate-authority", FLAG_STR, &g_flags.ca_file,
+         "PEM file of the CA that signed an https:// server's certificate"},
         {"log-level", FLAG_STR, &g_flags.log_level, "debug|info|warn|error [info]"},
         {"log-format", FLAG_STR, &g_flags.log_format, "text|json [text]"},
         {"healthz-listen", FLAG_STR, &g_flags.healthz_listen,
@@ -91,7 +94,8 @@ int main(int argc, char **argv)
 
     struct scheduler *s = NULL;
     struct httpd *hz = NULL;
-    struct scheduler_opts so = {.server = g_flags.server, .token_file = g_flags.token_file};
+    struct scheduler_opts so = {
+        .server = g_flags.server, .token_file = g_flags.token_file, .ca_file = g_flags.ca_file};
     r = scheduler_start(&so, &s, &err);
     if (r < 0) {
         log_error("%s", err.msg);

@@ -442,6 +442,7 @@ int scheduler_start(const struct scheduler_opts *opts, struct scheduler **out,
     if (!s)
         return err_set(err, -ENOMEM, "scheduler: out of memory");
     if ((r = httpc_new(opts->server, opts->token_file, &s->client, err)) < 0 ||
+        (opts->ca_file && (r = httpc_set_ca_file(s->client, opts->ca_file, err)) < 0) ||
         (r = scheduler_cache_new(&s->cache, err)) < 0 ||
         (r = scheduler_queue_new(&s->queue, err)) < 0 ||
         (r = events_new(s->client, SCHEDULER_NAME, &s->events, err)) < 0)

@@ -23,6 +23,7 @@ struct scheduler;
 struct scheduler_opts {
     const char *server;     /* "http://127.0.0.1:6443" */
     const char *token_file; /* or NULL */
+    const char *ca_file;    /* PEM CA for an https server, or NULL (the system's CAs) */
 };
 
 int scheduler_start(const struct scheduler_opts *opts, struct scheduler **out,

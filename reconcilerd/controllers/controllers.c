@@ -216,6 +216,8 @@ int controllers_start(const struct controllers_opts *opts, struct controllers **
                         &c->ctx.client, err);
     if (r < 0)
         goto fail;
+    if (opts->ca_file && (r = httpc_set_ca_file(c->ctx.client, opts->ca_file, err)) < 0)
+        goto fail;
     if ((r = events_new(c->ctx.client, "controller-manager", &c->ctx.events, err)) < 0 ||
         (r = ctrl_deployment_new(&c->ctx, &c->deploy, err)) < 0 ||
         (r = ctrl_replicaset_new(&c->ctx, &c->rs, err)) < 0 ||

@@ -17,6 +17,7 @@ struct controllers;
 struct controllers_opts {
     const char *server;           /* "http://127.0.0.1:6443" — this reconcilerd */
     const char *token;            /* bearer token for the controllers' identity, or NULL */
+    const char *ca_file;          /* PEM file to verify an https server with, or NULL */
     const char *cluster_cidr;     /* "10.244.0.0/16" */
     int node_cidr_mask;           /* 24 */
     int64_t node_monitor_grace_ms;    /* 40000 */

@@ -118,11 +118,19 @@ test_git_push_runs_real_containers_end_to_end() {
     start_cluster
     wait_for 120 running_is 3 || { "$BOSUN" get pods -n demo -o wide; tail -50 "$TEST_TMP/up.log"; fail "3 pods not Running with distinct IPs"; }
     wait_for 30 page_ok || fail "NodePort $NODEPORT does not serve the page"
-    grep -q "web: http://127.0.0.1:" "$TEST_TMP/up.log" || fail "bosun up did not print the web URL"
+    wait_for 30 grep -q "web: http://127.0.0.1:$NODEPORT/" "$TEST_TMP/up.log" || fail "bosun up did not print the web URL"
 
     # five replicas by git push
     push_replicas 5
     wait_for 90 running_is 5 || fail "5 pods not Running after push"
+
+    # kubectl with the kubeconfig bosun up wrote (TLS + admin token)
+    if command -v kubectl >/dev/null; then
+        n=$(kubectl --cache-dir "$TEST_TMP/kcache" get pods -n demo -l app=web -o name | grep -c '^pod/')
+        [ "$n" = 5 ] || fail "kubectl sees $n web pods, not 5"
+    else
+        echo "kubectl not installed: kubectl check skipped"
+    fi
 
     # a broken manifest: rejected whole, reported with file:line, pods keep serving
     sed -i 's/replicas: 5/replicas: -1/' "$WORK/web.yaml"

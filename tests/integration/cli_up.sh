@@ -45,15 +45,29 @@ test_up_layout_restart_stop_and_reuse() {
     [ "$(wc -l <"$d/auth/tokens.csv")" = 5 ] || fail "tokens.csv: $(cat "$d/auth/tokens.csv")"
     grep -q ',"system:masters"$' "$d/auth/tokens.csv" || fail "no admin in tokens.csv"
     grep -q ",system:node:.*,\"system:nodes\"$" "$d/auth/tokens.csv" || fail "no node user"
-    grep -q "server: http://127.0.0.1:$API_PORT" "$d/kubeconfig" || fail "kubeconfig server"
+    # the API is HTTPS with bosun's own CA, which the kubeconfig carries
+    for f in pki/ca.crt pki/ca.key pki/server.crt pki/server.key; do
+        [ -e "$d/$f" ] || fail "missing $d/$f"
+    done
+    [ "$(stat -c %a "$d/pki/ca.key")" = 600 ] || fail "ca.key mode"
+    grep -q "server: https://127.0.0.1:$API_PORT" "$d/kubeconfig" || fail "kubeconfig server"
+    grep -q "certificate-authority-data: $(base64 -w0 <"$d/pki/ca.crt")" "$d/kubeconfig" ||
+        fail "kubeconfig certificate-authority-data"
     grep -q "export KUBECONFIG=$d/kubeconfig" "$OUT" || fail "no KUBECONFIG line: $(cat "$OUT")"
-    grep -q "API: *http://127.0.0.1:$API_PORT" "$OUT" || fail "no API line"
+    grep -q "API: *https://127.0.0.1:$API_PORT" "$OUT" || fail "no API line"
     [ "$(git --git-dir="$d/repo.git" ls-tree --name-only main | tr '\n' ' ')" = \
         "00-namespace.yaml 10-config.yaml 20-web.yaml " ] || fail "repo not seeded"
     grep -q "127.0.0.1:$HOOK_PORT/hook" "$d/repo.git/hooks/post-receive" || fail "hook"
     # the admin token is enforced: a wrong one is refused
     [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer nope' \
-        "http://127.0.0.1:$API_PORT/api/v1/namespaces")" = 401 ] || fail "auth not enforced"
+        --cacert "$d/pki/ca.crt" "https://127.0.0.1:$API_PORT/api/v1/namespaces")" = 401 ] ||
+        fail "auth not enforced"
+    # the admin token over verified TLS, as kubectl sends it
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$d/pki/ca.crt" \
+        -H "Authorization: Bearer $(cat "$d/auth/admin.token")" \
+        "https://127.0.0.1:$API_PORT/api/v1/namespaces")" = 200 ] || fail "admin over TLS"
+    # plain HTTP is not served any more
+    curl -s -o /dev/null "http://127.0.0.1:$API_PORT/api/v1/namespaces" && fail "plain HTTP"
     # gitsync applies the seeded repository
     wait_for 30 "$BOSUN_BIN/bosun" get deploy web -n demo || fail "example not applied"
     # a killed daemon comes back
@@ -67,9 +81,12 @@ test_up_layout_restart_stop_and_reuse() {
     # second start: same tokens, same repository, same objects
     local sum head
     sum=$(md5sum <"$d/auth/tokens.csv")
+    local ca_sum
+    ca_sum=$(md5sum <"$d/pki/ca.crt")
     head=$(git --git-dir="$d/repo.git" rev-parse main)
     start_up
     [ "$(md5sum <"$d/auth/tokens.csv")" = "$sum" ] || fail "tokens changed on restart"
+    [ "$(md5sum <"$d/pki/ca.crt")" = "$ca_sum" ] || fail "CA changed on restart"
     [ "$(git --git-dir="$d/repo.git" rev-parse main)" = "$head" ] || fail "repo re-seeded"
     grep -q "created .*repo.git" "$OUT" && fail "repo created again"
     "$BOSUN_BIN/bosun" get deploy web -n demo >/dev/null || fail "store not reused"

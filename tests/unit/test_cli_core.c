@@ -78,7 +78,7 @@ static void test_cli_kubeconfig_missing_context_is_named(void **state)
 static void test_cli_kubeconfig_written_by_up_parses(void **state)
 {
     (void)state;
-    char *y = cli_up_kubeconfig("http://127.0.0.1:6443", "abc123");
+    char *y = cli_up_kubeconfig("http://127.0.0.1:6443", "abc123", NULL);
     struct cli_kubeconfig kc = {0};
     struct bosun_err err = {0};
     assert_int_equal(cli_kubeconfig_parse(y, strlen(y), "kc", &kc, &err), 0);
@@ -87,6 +87,34 @@ static void test_cli_kubeconfig_written_by_up_parses(void **state)
     assert_null(kc.namespace);
     cli_kubeconfig_free(&kc);
     free(y);
+}
+
+static void test_cli_kubeconfig_reads_certificate_authority(void **state)
+{
+    (void)state;
+    /* "-----BEGIN CERTIFICATE-----\n" in base64 */
+    char *y = cli_up_kubeconfig("https://127.0.0.1:6443", "abc123",
+                                "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==");
+    struct cli_kubeconfig kc = {0};
+    struct bosun_err err = {0};
+    assert_int_equal(cli_kubeconfig_parse(y, strlen(y), "kc", &kc, &err), 0);
+    assert_string_equal(kc.server, "https://127.0.0.1:6443");
+    assert_string_equal(kc.ca_pem, "-----BEGIN CERTIFICATE-----\n");
+    assert_null(kc.ca_file);
+    cli_kubeconfig_free(&kc);
+    free(y);
+    const char *file = "clusters:\n- name: c\n  cluster:\n    server: https://h:1\n"
+                       "    certificate-authority: pki/ca.crt\n"
+                       "contexts:\n- name: x\n  context: {cluster: c}\ncurrent-context: x\n";
+    assert_int_equal(cli_kubeconfig_parse(file, strlen(file), "/d/kubeconfig", &kc, &err), 0);
+    assert_string_equal(kc.ca_file, "/d/pki/ca.crt");
+    assert_null(kc.ca_pem);
+    cli_kubeconfig_free(&kc);
+    const char *bad = "clusters:\n- name: c\n  cluster:\n    server: https://h:1\n"
+                      "    certificate-authority-data: '*not base64*'\n"
+                      "contexts:\n- name: x\n  context: {cluster: c}\ncurrent-context: x\n";
+    assert_int_equal(cli_kubeconfig_parse(bad, strlen(bad), "kc", &kc, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "certificate-authority-data"));
 }
 
 static void test_cli_kubeconfig_path_precedence(void **state)
@@ -576,6 +604,7 @@ int main(void)
         cmocka_unit_test(test_cli_kubeconfig_follows_current_context),
         cmocka_unit_test(test_cli_kubeconfig_missing_context_is_named),
         cmocka_unit_test(test_cli_kubeconfig_written_by_up_parses),
+        cmocka_unit_test(test_cli_kubeconfig_reads_certificate_authority),
         cmocka_unit_test(test_cli_kubeconfig_path_precedence),
         cmocka_unit_test(test_cli_kind_resolves_every_spelling),
         cmocka_unit_test(test_cli_api_paths),
