@@ -394,7 +394,16 @@ static void sync_pods(struct apisync *as, const json_t *report)
         char path[1024];
         if (pod_path(path, sizeof(path), ns, name, "/status") < 0)
             continue;
-        json_t *patch = json_pack("{s:O}", "status", st), *out = NULL;
+        /* A merge patch keeps what it does not mention: the fields the node sets only
+         * sometimes must be nulled when they no longer apply (a NetworkNotReady reason
+         * left over from before the podCIDR arrived, the IP of a stopped pod). */
+        json_t *body = json_deep_copy(st);
+        static const char *const sometimes[] = {"reason", "message", "podIP", "podIPs"};
+        for (size_t k = 0; body && k < sizeof(sometimes) / sizeof(sometimes[0]); k++) {
+            if (!json_object_get(body, sometimes[k]))
+                json_object_set_new(body, sometimes[k], json_null());
+        }
+        json_t *patch = json_pack("{s:o}", "status", body), *out = NULL;
         long status = 0;
         int rc = httpc_json(as->client, "PATCH", path, "application/merge-patch+json", patch,
                             &status, &out, &err);

@@ -13,6 +13,7 @@ import json, sys
 items = json.load(sys.stdin)["items"]
 ok = [p for p in items if p.get("status", {}).get("phase") == "Running"
       and not p["metadata"].get("deletionTimestamp")
+      and not p["status"].get("reason")
       and p["metadata"].get("labels", {}).get("app") == "web"]
 ips = {p["status"].get("podIP") for p in ok}
 print(len(ok) if len(ips) == len(ok) else -1)'
