@@ -1,5 +1,7 @@
 #include "cli/yamlout.h"
 
+#include "lib/strbuf.h"
+
 #include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -7,42 +9,10 @@
 #include <string.h>
 #include <strings.h>
 
-struct sb {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
-
-static void sb_add(struct sb *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(struct sb *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
-static void sb_indent(struct sb *b, int n)
+static void sb_indent(struct strbuf *b, int n)
 {
     for (int i = 0; i < n; i++)
-        sb_add(b, " ", 1);
+        strbuf_add(b, " ", 1);
 }
 
 int cli_yaml_needs_quotes(const char *s)
@@ -89,12 +59,12 @@ int cli_yaml_needs_quotes(const char *s)
     return 0;
 }
 
-static void emit_quoted(struct sb *b, const char *s)
+static void emit_quoted(struct strbuf *b, const char *s)
 {
     json_t *j = json_string(s);
     char *q = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
     if (q)
-        sb_str(b, q);
+        strbuf_str(b, q);
     else
         b->oom = true;
     free(q);
@@ -124,25 +94,25 @@ static bool block_ok(const char *s)
     return true;
 }
 
-static void emit_block(struct sb *b, const char *s, int indent)
+static void emit_block(struct strbuf *b, const char *s, int indent)
 {
     size_t n = strlen(s);
-    sb_str(b, s[n - 1] == '\n' ? "|" : "|-");
+    strbuf_str(b, s[n - 1] == '\n' ? "|" : "|-");
     const char *p = s;
     while (*p) {
         const char *nl = strchr(p, '\n');
         size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        sb_add(b, "\n", 1);
+        strbuf_add(b, "\n", 1);
         if (len)
             sb_indent(b, indent);
-        sb_add(b, p, len);
+        strbuf_add(b, p, len);
         p += len;
         if (*p == '\n')
             p++;
     }
 }
 
-static void emit_scalar(struct sb *b, const json_t *v, int indent)
+static void emit_scalar(struct strbuf *b, const json_t *v, int indent)
 {
     char num[64];
     switch (json_typeof(v)) {
@@ -153,29 +123,29 @@ static void emit_scalar(struct sb *b, const json_t *v, int indent)
         else if (cli_yaml_needs_quotes(s))
             emit_quoted(b, s);
         else
-            sb_str(b, s);
+            strbuf_str(b, s);
         break;
     }
     case JSON_INTEGER:
         snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        sb_str(b, num);
+        strbuf_str(b, num);
         break;
     case JSON_REAL: {
         snprintf(num, sizeof(num), "%.17g", json_real_value(v));
         /* keep it a float when read back */
         if (!strpbrk(num, ".eEn"))
             strcat(num, ".0");
-        sb_str(b, num);
+        strbuf_str(b, num);
         break;
     }
     case JSON_TRUE:
-        sb_str(b, "true");
+        strbuf_str(b, "true");
         break;
     case JSON_FALSE:
-        sb_str(b, "false");
+        strbuf_str(b, "false");
         break;
     case JSON_NULL:
-        sb_str(b, "null");
+        strbuf_str(b, "null");
         break;
     default:
         break;
@@ -188,19 +158,19 @@ static bool is_empty_container(const json_t *v)
            (json_is_array(v) && json_array_size(v) == 0);
 }
 
-static void emit_key(struct sb *b, const char *k)
+static void emit_key(struct strbuf *b, const char *k)
 {
     if (cli_yaml_needs_quotes(k))
         emit_quoted(b, k);
     else
-        sb_str(b, k);
+        strbuf_str(b, k);
 }
 
-static void emit_node(struct sb *b, const json_t *v, int indent);
+static void emit_node(struct strbuf *b, const json_t *v, int indent);
 
 /* Writes the mapping's entries, the first one without indentation (the caller placed
  * the cursor), the others at indent. */
-static void emit_object(struct sb *b, const json_t *v, int indent, bool first_inline)
+static void emit_object(struct strbuf *b, const json_t *v, int indent, bool first_inline)
 {
     const char *k;
     const json_t *x;
@@ -211,52 +181,52 @@ static void emit_object(struct sb *b, const json_t *v, int indent, bool first_in
             sb_indent(b, indent);
         first = false;
         emit_key(b, k);
-        sb_add(b, ":", 1);
+        strbuf_add(b, ":", 1);
         if (json_is_object(x) && !is_empty_container(x)) {
-            sb_add(b, "\n", 1);
+            strbuf_add(b, "\n", 1);
             emit_object(b, x, indent + 2, false);
         } else if (json_is_array(x) && !is_empty_container(x)) {
-            sb_add(b, "\n", 1);
+            strbuf_add(b, "\n", 1);
             emit_node(b, x, indent); /* kubectl style: "- " at the key's column */
         } else {
-            sb_add(b, " ", 1);
+            strbuf_add(b, " ", 1);
             emit_node(b, x, indent + 2);
-            sb_add(b, "\n", 1);
+            strbuf_add(b, "\n", 1);
         }
     }
 }
 
-static void emit_array(struct sb *b, const json_t *v, int indent)
+static void emit_array(struct strbuf *b, const json_t *v, int indent)
 {
     size_t i;
     const json_t *x;
     json_array_foreach(v, i, x)
     {
         sb_indent(b, indent);
-        sb_add(b, "- ", 2);
+        strbuf_add(b, "- ", 2);
         if (json_is_object(x) && !is_empty_container(x)) {
             emit_object(b, x, indent + 2, true);
         } else if (json_is_array(x) && !is_empty_container(x)) {
             /* a nested sequence starts on its own line */
-            sb_add(b, "\n", 1);
+            strbuf_add(b, "\n", 1);
             emit_array(b, x, indent + 2);
         } else {
             emit_node(b, x, indent + 2);
-            sb_add(b, "\n", 1);
+            strbuf_add(b, "\n", 1);
         }
     }
 }
 
-static void emit_node(struct sb *b, const json_t *v, int indent)
+static void emit_node(struct strbuf *b, const json_t *v, int indent)
 {
     if (json_is_object(v)) {
         if (json_object_size(v) == 0)
-            sb_str(b, "{}");
+            strbuf_str(b, "{}");
         else
             emit_object(b, v, indent, false);
     } else if (json_is_array(v)) {
         if (json_array_size(v) == 0)
-            sb_str(b, "[]");
+            strbuf_str(b, "[]");
         else
             emit_array(b, v, indent);
     } else {
@@ -266,10 +236,10 @@ static void emit_node(struct sb *b, const json_t *v, int indent)
 
 char *cli_yaml_dumps(const json_t *v)
 {
-    struct sb b = {0};
+    struct strbuf b = {0};
     if (is_empty_container(v) || !(json_is_object(v) || json_is_array(v))) {
         emit_node(&b, v, 2);
-        sb_add(&b, "\n", 1);
+        strbuf_add(&b, "\n", 1);
     } else {
         emit_node(&b, v, 0);
     }

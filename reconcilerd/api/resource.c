@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "lib/jsonx.h"
+#include "lib/strbuf.h"
 #include "lib/log.h"
 #include "lib/selector.h"
 #include "lib/timeutil.h"
@@ -586,37 +587,6 @@ static int parse_selectors(struct api_req *r, struct label_selector **ls,
 
 /* ------------------------------------------------------------ get / list */
 
-/* A growable byte buffer for list bodies. */
-struct lbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
-
-static void lbuf_add(struct lbuf *b, const char *d, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 65536;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, d, n);
-    b->len += n;
-}
-
-static void lbuf_str(struct lbuf *b, const char *s)
-{
-    lbuf_add(b, s, strlen(s));
-}
 
 /* Lists are written straight from the store's JSON bytes: an object is parsed only when
  * a selector or a Table row needs it, and never re-serialised for a plain list. */
@@ -628,7 +598,7 @@ struct list_ctx {
     enum api_table_include inc;
     time_t now;
     json_t *rows;       /* scratch Table for one row */
-    struct lbuf out;
+    struct strbuf out;
     const char *after;  /* continue: keys <= this are skipped */
     long long limit;
     long long count;
@@ -659,19 +629,19 @@ static int list_fn(const char *key, const char *raw, size_t len, uint64_t mod_re
         return 1;
     }
     if (c->count)
-        lbuf_add(&c->out, ",", 1);
+        strbuf_add(&c->out, ",", 1);
     if (c->table) {
         api_table_add_row(c->rows, c->kind, value, c->inc, c->now);
         json_t *rows = json_object_get(c->rows, "rows");
         char *row = json_dumps(json_array_get(rows, 0), JSON_COMPACT);
         if (row)
-            lbuf_str(&c->out, row);
+            strbuf_str(&c->out, row);
         else
             c->out.oom = true;
         free(row);
         json_array_clear(rows);
     } else {
-        lbuf_add(&c->out, raw, len);
+        strbuf_add(&c->out, raw, len);
     }
     json_decref(value);
     c->count++;
@@ -725,9 +695,9 @@ static void do_list(struct api_req *r)
         api_respond_status(r->req, 500, "InternalError", "out of memory");
         goto out;
     }
-    lbuf_add(&c.out, hs, strlen(hs) - 1); /* without the closing brace */
+    strbuf_add(&c.out, hs, strlen(hs) - 1); /* without the closing brace */
     free(hs);
-    lbuf_str(&c.out, table ? ",\"rows\":[" : ",\"items\":[");
+    strbuf_str(&c.out, table ? ",\"rows\":[" : ",\"items\":[");
     uint64_t rev = 0;
     struct bosun_err err = {0};
     int rc = store_list_raw(r->api->store, r->prefix, list_fn, &c, &rev, &err);
@@ -743,13 +713,13 @@ static void do_list(struct api_req *r)
         json_object_set_new(md, "continue", json_string(c.last_key));
     char *ms = json_dumps(md, JSON_COMPACT);
     json_decref(md);
-    lbuf_str(&c.out, "],\"metadata\":");
+    strbuf_str(&c.out, "],\"metadata\":");
     if (ms)
-        lbuf_str(&c.out, ms);
+        strbuf_str(&c.out, ms);
     else
         c.out.oom = true;
     free(ms);
-    lbuf_str(&c.out, "}");
+    strbuf_str(&c.out, "}");
     if (c.out.oom)
         api_respond_status(r->req, 500, "InternalError", "out of memory");
     else

@@ -12,6 +12,7 @@
 #include "lib/flags.h"
 #include "lib/hex.h"
 #include "lib/jsonx.h"
+#include "lib/strbuf.h"
 #include "lib/timeutil.h"
 
 static void test_err_wrap_prepends_context(void **state)
@@ -127,6 +128,20 @@ static void test_jsonx_string_lossy_replaces_invalid_utf8(void **state)
     json_decref(v);
 }
 
+static void test_strbuf_grows_and_stays_terminated(void **state)
+{
+    (void)state;
+    struct strbuf b = {0};
+    for (int i = 0; i < 1000; i++)
+        strbuf_str(&b, "abc");
+    strbuf_add(&b, "de", 1);
+    assert_false(b.oom);
+    assert_int_equal(b.len, 3001);
+    assert_int_equal(strlen(b.p), 3001);
+    assert_memory_equal(b.p + 2997, "abcd", 4);
+    free(b.p);
+}
+
 static void test_time_rfc3339_round_trip(void **state)
 {
     (void)state;
@@ -169,6 +184,7 @@ int main(void)
         cmocka_unit_test(test_jsonx_paths),
         cmocka_unit_test(test_jsonx_load_reports_position),
         cmocka_unit_test(test_jsonx_string_lossy_replaces_invalid_utf8),
+        cmocka_unit_test(test_strbuf_grows_and_stays_terminated),
         cmocka_unit_test(test_time_rfc3339_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
