@@ -59,6 +59,26 @@ int gitsync_status_get(struct httpc *c, const char *name, json_t **out, struct b
     return 0;
 }
 
+/* One write of a read-modify-write loop: 1 on 409 Conflict (the caller re-reads and
+ * tries again), 0 with the server's answer in *out (when out is not NULL), or a negative
+ * code with err set. */
+static int write_once(struct httpc *c, const char *method, const char *path, const json_t *body,
+                      json_t **out, struct bosun_err *err)
+{
+    long status = 0;
+    json_t *resp = NULL;
+    int r = httpc_json(c, method, path, "application/json", body, &status, &resp, err);
+    if (r >= 0 && status == 409)
+        r = 1;
+    else if (r >= 0 && status != 200 && status != 201)
+        r = gitsync_api_error(err, method, path, status, resp, NULL);
+    if (r == 0 && out)
+        *out = resp;
+    else
+        json_decref(resp);
+    return r;
+}
+
 int gitsync_status_ensure(struct httpc *c, const char *name, const json_t *spec, json_t **out,
                           struct bosun_err *err)
 {
@@ -67,8 +87,7 @@ int gitsync_status_ensure(struct httpc *c, const char *name, const json_t *spec,
     gitsync_status_path(name, path, sizeof(path));
     gitsync_status_path(NULL, coll, sizeof(coll));
     for (int attempt = 0; attempt < GITSYNC_CONFLICT_RETRIES; attempt++) {
-        json_t *live = NULL, *resp = NULL, *body = NULL;
-        long status = 0;
+        json_t *live = NULL, *body = NULL;
         r = gitsync_status_get(c, name, &live, err);
         if (r < 0)
             return r;
@@ -80,26 +99,11 @@ int gitsync_status_ensure(struct httpc *c, const char *name, const json_t *spec,
                 return err_errno(err, -ENOMEM, "gitrepository");
             if (!json_object_get(json_object_get(body, "spec"), "suspend"))
                 json_object_set_new(json_object_get(body, "spec"), "suspend", json_false());
-            r = httpc_json(c, "POST", coll, "application/json", body, &status, &resp, err);
+            r = write_once(c, "POST", coll, body, out, err);
             json_decref(body);
-            if (r < 0) {
-                json_decref(resp);
-                return r;
-            }
-            if (status == 409) {
-                json_decref(resp);
+            if (r == 1)
                 continue;
-            }
-            if (status != 200 && status != 201) {
-                r = gitsync_api_error(err, "POST", coll, status, resp, NULL);
-                json_decref(resp);
-                return r;
-            }
-            if (out)
-                *out = resp;
-            else
-                json_decref(resp);
-            return 0;
+            return r;
         }
         json_t *sp = jsonx_ensure_obj(live, "spec");
         int changed = 0;
@@ -127,26 +131,11 @@ int gitsync_status_ensure(struct httpc *c, const char *name, const json_t *spec,
                 json_decref(live);
             return 0;
         }
-        r = httpc_json(c, "PUT", path, "application/json", live, &status, &resp, err);
+        r = write_once(c, "PUT", path, live, out, err);
         json_decref(live);
-        if (r < 0) {
-            json_decref(resp);
-            return r;
-        }
-        if (status == 409) {
-            json_decref(resp);
+        if (r == 1)
             continue;
-        }
-        if (status != 200 && status != 201) {
-            r = gitsync_api_error(err, "PUT", path, status, resp, NULL);
-            json_decref(resp);
-            return r;
-        }
-        if (out)
-            *out = resp;
-        else
-            json_decref(resp);
-        return 0;
+        return r;
     }
     return err_set(err, -EAGAIN, "PUT %s: still conflicting after %d attempts", path,
                    GITSYNC_CONFLICT_RETRIES);
@@ -228,8 +217,7 @@ int gitsync_status_update(struct httpc *c, const char *name, const json_t *field
     gitsync_status_path(name, path, sizeof(path));
     strcat(path, "/status");
     for (int attempt = 0; attempt < GITSYNC_CONFLICT_RETRIES; attempt++) {
-        json_t *live = NULL, *resp = NULL;
-        long status = 0;
+        json_t *live = NULL;
         r = gitsync_status_get(c, name, &live, err);
         if (r < 0)
             return r;
@@ -251,25 +239,13 @@ int gitsync_status_update(struct httpc *c, const char *name, const json_t *field
             return 0;
         }
         json_object_set_new(live, "status", st);
-        r = httpc_json(c, "PUT", path, "application/json", live, &status, &resp, err);
+        r = write_once(c, "PUT", path, live, NULL, err);
         json_decref(live);
-        if (r < 0) {
-            json_decref(resp);
-            return r;
-        }
-        if (status == 409) {
-            json_decref(resp);
+        if (r == 1)
             continue;
-        }
-        if (status != 200 && status != 201) {
-            r = gitsync_api_error(err, "PUT", path, status, resp, NULL);
-            json_decref(resp);
-            return r;
-        }
-        json_decref(resp);
-        if (wrote)
+        if (r == 0 && wrote)
             *wrote = 1;
-        return 0;
+        return r;
     }
     return err_set(err, -EAGAIN, "PUT %s: still conflicting after %d attempts", path,
                    GITSYNC_CONFLICT_RETRIES);
