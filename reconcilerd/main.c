@@ -38,6 +38,7 @@ static struct {
     long long user_qps;
     long long user_burst;
     long long max_watches_per_user;
+    long long api_threads;
 } opt = {
     .listen = "127.0.0.1:6443",
     .data_dir = "/var/lib/bosun/store",
@@ -53,6 +54,7 @@ static struct {
     .user_qps = 500,
     .user_burst = 1000,
     .max_watches_per_user = 500,
+    .api_threads = 64,
 };
 
 static const struct flag_def flag_defs[] = {
@@ -83,6 +85,9 @@ static const struct flag_def flag_defs[] = {
      "requests a user may send at once above the rate [1000]"},
     {"max-watches-per-user", FLAG_INT, &opt.max_watches_per_user,
      "open watches per user before 429; 0 = unlimited [500]"},
+    {"api-threads", FLAG_INT, &opt.api_threads,
+     "API worker threads; a write waits for its disk sync on one, so more threads mean "
+     "bigger group commits [64]"},
     {0},
 };
 
@@ -178,6 +183,10 @@ int main(int argc, char **argv)
         log_error("--watch-history %lld: want at least 1", opt.watch_history);
         return 2;
     }
+    if (opt.api_threads < 1 || opt.api_threads > 1024) {
+        log_error("--api-threads %lld: want 1..1024", opt.api_threads);
+        return 2;
+    }
     if (opt.node_cidr_mask < 8 || opt.node_cidr_mask > 30) {
         log_error("--node-cidr-mask %lld: want 8..30", opt.node_cidr_mask);
         return 2;
@@ -257,6 +266,7 @@ int main(int argc, char **argv)
     }
     struct httpd_opts ho = {.listen = opt.listen,
                             .max_body = 3u << 20,
+                            .threads = (unsigned)opt.api_threads,
                             .tls_cert_pem = tls_cert,
                             .tls_key_pem = tls_key};
     rc = httpd_start(&ho, api_handle, api, &srv, &err);
