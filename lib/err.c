@@ -5,6 +5,15 @@
 #include <stdio.h>
 #include <string.h>
 
+const char *err_text(int code, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", strerror(code < 0 ? -code : code));
+    /* Lower case, as Go (and so Kubernetes) words errno: "no space left on device". */
+    if (len && buf[0] >= 'A' && buf[0] <= 'Z')
+        buf[0] = (char)(buf[0] - 'A' + 'a');
+    return buf;
+}
+
 static int err_vset(struct bosun_err *err, int code, const char *fmt, va_list ap)
 {
     if (!err)
@@ -32,7 +41,8 @@ int err_errno(struct bosun_err *err, int code, const char *fmt, ...)
     err_vset(err, code, fmt, ap);
     va_end(ap);
     size_t n = strlen(err->msg);
-    snprintf(err->msg + n, sizeof(err->msg) - n, ": %s", strerror(code < 0 ? -code : code));
+    char text[128];
+    snprintf(err->msg + n, sizeof(err->msg) - n, ": %s", err_text(code, text, sizeof(text)));
     return code;
 }
 

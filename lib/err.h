@@ -13,14 +13,18 @@
 
 struct bosun_err {
     int code;              /* negative errno-style code, 0 when unset */
-    char msg[ERR_MSG_MAX]; /* "store: put /pods/default/web: fdatasync: No space left" */
+    char msg[ERR_MSG_MAX]; /* "store: put /pods/default/web: fdatasync: no space left" */
 };
 
 /* Sets err to code and the formatted message. Returns code (so `return err_set(...)`). */
 int err_set(struct bosun_err *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Like err_set, appending ": strerror(-code)". */
+/* strerror(-code) (or of code) into buf with its first letter in lower case — Go's wording,
+ * which Kubernetes clients show: "no space left on device". Returns buf. */
+const char *err_text(int code, char *buf, size_t len);
+
+/* Like err_set, appending ": " and err_text(code). */
 int err_errno(struct bosun_err *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -119,7 +119,8 @@ static void respond_conflict(struct api_req *r, const char *name, const char *wh
 
 static void respond_store_error(struct api_req *r, int rc, const struct bosun_err *err)
 {
-    api_respond_status(r->req, rc == -ENOSPC ? 507 : 500, "InternalError", "%s",
+    /* kube-apiserver's wording, so kubectl prints what its users know. */
+    api_respond_status(r->req, 500, "InternalError", "Internal error occurred: %s",
                        err && *err->msg ? err->msg : strerror(-rc));
 }
 

@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/err.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
 #include "reconcilerd/store/etcd.h"
@@ -43,6 +44,13 @@
 #define NAME_MAX_LEN 64
 
 enum wop { WOP_CREATE, WOP_UPDATE, WOP_DELETE };
+
+/* cause = "WHAT FILE: errno text" (the wording a Status message carries). */
+static void set_cause(char *cause, size_t cause_len, const char *what, const char *file, int rc)
+{
+    char text[128];
+    snprintf(cause, cause_len, "%s %s: %s", what, file, err_text(rc, text, sizeof(text)));
+}
 
 static const char *wop_verb(enum wop op)
 {
@@ -297,7 +305,7 @@ static int segment_create(struct store *st, uint64_t start, int *out_fd, char *c
     int fd = openat(st->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         rc = -errno;
-        snprintf(cause, cause_len, "create %s: %s", tmp, strerror(-rc));
+        set_cause(cause, cause_len, "create", tmp, rc);
         goto out;
     }
     store_file_hdr_encode(hdr, STORE_WAL_MAGIC, start);
@@ -305,17 +313,17 @@ static int segment_create(struct store *st, uint64_t start, int *out_fd, char *c
     if (rc == 0 && fdatasync(fd) < 0)
         rc = -errno;
     if (rc) {
-        snprintf(cause, cause_len, "write %s: %s", tmp, strerror(-rc));
+        set_cause(cause, cause_len, "write", tmp, rc);
         goto out;
     }
     if (renameat(st->dirfd, tmp, st->dirfd, name) < 0) {
         rc = -errno;
-        snprintf(cause, cause_len, "rename %s: %s", tmp, strerror(-rc));
+        set_cause(cause, cause_len, "rename", tmp, rc);
         goto out;
     }
     rc = fsync_dir(st);
     if (rc) {
-        snprintf(cause, cause_len, "fsync %s: %s", st->dir, strerror(-rc));
+        set_cause(cause, cause_len, "fsync", st->dir, rc);
         goto out;
     }
     *out_fd = fd;
@@ -419,19 +427,19 @@ static int batch_write(struct store *st, const char *buf, size_t len, char *caus
     if (st->dirty) {
         if (ftruncate(st->wal_fd, st->good_off) < 0 || fdatasync(st->wal_fd) < 0) {
             rc = -errno;
-            snprintf(cause, cause_len, "truncate %s: %s", st->seg_name, strerror(-rc));
+            set_cause(cause, cause_len, "truncate", st->seg_name, rc);
             return rc;
         }
         st->dirty = false;
     }
     rc = write_all_at(st->wal_fd, buf, len, st->good_off);
     if (rc) {
-        snprintf(cause, cause_len, "write %s: %s", st->seg_name, strerror(-rc));
+        set_cause(cause, cause_len, "write", st->seg_name, rc);
         goto fail;
     }
     if (fdatasync(st->wal_fd) < 0) {
         rc = -errno;
-        snprintf(cause, cause_len, "fdatasync %s: %s", st->seg_name, strerror(-rc));
+        set_cause(cause, cause_len, "fdatasync", st->seg_name, rc);
         goto fail;
     }
     return 0;
@@ -619,7 +627,7 @@ static int snapshot_write(struct store *st, struct snap_job *job, char *cause, s
     w.fd = openat(st->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (w.fd < 0) {
         rc = -errno;
-        snprintf(cause, cause_len, "create %s: %s", tmp, strerror(-rc));
+        set_cause(cause, cause_len, "create", tmp, rc);
         goto out;
     }
     char *p = bufw_reserve(&w, STORE_FILE_HDR_LEN);
@@ -640,17 +648,17 @@ static int snapshot_write(struct store *st, struct snap_job *job, char *cause, s
         w.rc = -errno;
     if (w.rc) {
         rc = w.rc;
-        snprintf(cause, cause_len, "write %s: %s", tmp, strerror(-rc));
+        set_cause(cause, cause_len, "write", tmp, rc);
         goto out;
     }
     if (renameat(st->dirfd, tmp, st->dirfd, name) < 0) {
         rc = -errno;
-        snprintf(cause, cause_len, "rename %s: %s", tmp, strerror(-rc));
+        set_cause(cause, cause_len, "rename", tmp, rc);
         goto out;
     }
     rc = fsync_dir(st);
     if (rc) {
-        snprintf(cause, cause_len, "fsync %s: %s", st->dir, strerror(-rc));
+        set_cause(cause, cause_len, "fsync", st->dir, rc);
         goto out;
     }
 out:

@@ -93,7 +93,7 @@ test_usage_and_missing_store() {
     [ $rc -eq 2 ] || fail "no arguments exited $rc: $out"
     rc=0
     out=$(bosun store check "$TEST_TMP/nope" 2>&1) || rc=$?
-    [ $rc -eq 1 ] && echo "$out" | grep -q "No such file" || fail "missing dir ($rc): $out"
+    [ $rc -eq 1 ] && echo "$out" | grep -qi "no such file" || fail "missing dir ($rc): $out"
     mkdir "$TEST_TMP/empty"
     rc=0
     out=$(bosun store check "$TEST_TMP/empty" 2>&1) || rc=$?

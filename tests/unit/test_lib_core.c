@@ -23,7 +23,7 @@ static void test_err_wrap_prepends_context(void **state)
     assert_int_equal(r, -ENOSPC);
     r = err_wrap(&err, "store: put %s", "/pods/default/web");
     assert_int_equal(r, -ENOSPC);
-    assert_string_equal(err.msg, "store: put /pods/default/web: fdatasync: No space left on device");
+    assert_string_equal(err.msg, "store: put /pods/default/web: fdatasync: no space left on device");
 }
 
 static void test_err_null_is_allowed(void **state)

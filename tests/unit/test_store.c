@@ -1160,7 +1160,7 @@ static void test_store_full_disk_fails_writes_keeps_reads_and_recovers(void **st
     int r = store_create(f->st, "/k/big", big, NULL, &err);
     assert_int_equal(r, -ENOSPC);
     print_message("%s\n", err.msg);
-    assert_non_null(strstr(err.msg, "No space left on device"));
+    assert_non_null(strstr(err.msg, "no space left on device"));
     assert_non_null(strstr(err.msg, "/k/big"));
     r = store_create(f->st, "/k/big", big, NULL, &err);
     assert_int_equal(r, -ENOSPC);
