@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -63,7 +64,10 @@ struct req {
     uint64_t rev;
     struct store_item *item; /* new state (NULL for delete); the req holds a reference */
     struct store_item *prev; /* state before (NULL for create); reference */
-    bool done;
+    /* Posted by the commit thread once rc is set; the writer waits on its own semaphore
+     * so a finished batch wakes exactly its writers (a shared condition variable woke
+     * every waiting writer, and each then queued on the store mutex again). */
+    sem_t done;
     int rc;
     char cause[384];
     struct req *next;
@@ -92,7 +96,6 @@ struct store {
 
     pthread_mutex_t mu; /* ordering: queue, buffer, overlay, next_rev, snapshot state */
     pthread_cond_t commit_cv;
-    pthread_cond_t done_cv;
     pthread_cond_t snap_cv;
     bool stop;
     uint64_t next_rev;
@@ -497,10 +500,12 @@ static void batch_apply(struct store *st, struct req *batch)
 
 static void fail_reqs(struct req *r, int rc, const char *cause)
 {
-    for (; r; r = r->next) {
+    while (r) {
+        struct req *next = r->next; /* r belongs to its writer again once posted */
         r->rc = rc;
         snprintf(r->cause, sizeof(r->cause), "%s", cause);
-        r->done = true;
+        sem_post(&r->done);
+        r = next;
     }
 }
 
@@ -549,7 +554,7 @@ static void *commit_main(void *arg)
             }
             for (struct req *r = batch; r;) {
                 struct req *nx = r->next;
-                r->done = true;
+                sem_post(&r->done);
                 r = nx;
             }
         } else {
@@ -564,7 +569,6 @@ static void *commit_main(void *arg)
             fail_reqs(batch, rc, cause);
             fail_reqs(queued, rc, cause);
         }
-        pthread_cond_broadcast(&st->done_cv);
     }
     pthread_mutex_unlock(&st->mu);
     return NULL;
@@ -1231,7 +1235,6 @@ void store_close(struct store *st)
     free(st->evbuf);
     free(st->dir);
     pthread_cond_destroy(&st->commit_cv);
-    pthread_cond_destroy(&st->done_cv);
     pthread_cond_destroy(&st->snap_cv);
     pthread_mutex_destroy(&st->mu);
     pthread_rwlock_destroy(&st->ix_lock);
@@ -1250,7 +1253,6 @@ int store_open(const struct store_opts *opts, struct store **out, struct bosun_e
         st->dirfd = st->lockfd = st->wal_fd = -1;
         pthread_mutex_init(&st->mu, NULL);
         pthread_cond_init(&st->commit_cv, NULL);
-        pthread_cond_init(&st->done_cv, NULL);
         pthread_cond_init(&st->snap_cv, NULL);
         pthread_rwlock_init(&st->ix_lock, NULL);
         r = store_etcd_open(opts, &st->etcd, err);
@@ -1274,7 +1276,6 @@ int store_open(const struct store_opts *opts, struct store **out, struct bosun_e
     st->dirfd = st->lockfd = st->wal_fd = -1;
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->commit_cv, NULL);
-    pthread_cond_init(&st->done_cv, NULL);
     pthread_cond_init(&st->snap_cv, NULL);
     pthread_rwlock_init(&st->ix_lock, NULL);
 
@@ -1730,15 +1731,17 @@ static int do_write(struct store *st, enum wop op, const char *key, const json_t
     req.prev = cur;
     item = NULL;
     cur = NULL;
+    sem_init(&req.done, 0, 0);
     if (st->q_tail)
         st->q_tail->next = &req;
     else
         st->q_head = &req;
     st->q_tail = &req;
     pthread_cond_signal(&st->commit_cv);
-    while (!req.done)
-        pthread_cond_wait(&st->done_cv, &st->mu);
     pthread_mutex_unlock(&st->mu);
+    while (sem_wait(&req.done) < 0 && errno == EINTR)
+        ;
+    sem_destroy(&req.done);
 
     if (req.rc) {
         r = err_set(err, req.rc, "store: %s %s: %s", verb, key, req.cause);

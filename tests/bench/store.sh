@@ -114,7 +114,7 @@ printf 'start-up with %s objects: %s s; memory per object %s B (JSON %s B, overh
         "etcd ${ETCD_VERSION:-absent}; ${SECS} s per put step; whole run ${elapsed} s."
     echo "Both measured through reconcilerd's in-process store API (store.h) — for the file store"
     echo "that is a function call, for etcd one HTTP request to its JSON gateway per call (libcurl)."
-    echo "Not yet through reconcilerd's HTTP API: that comparison comes when reconcilerd is stable."
+    echo "Through reconcilerd's HTTP API: the \"store through the HTTP API\" table (store_http.sh)."
     echo "Creates of ~230-byte Pods; etcd writes are txns (create_revision == 0), as the store does."
     echo
     echo "| measure | bosun file store | etcd | bosun/etcd |"
