@@ -40,7 +40,8 @@ CFLAGS_ALL += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sani
 LDFLAGS_ALL := -fsanitize=address,undefined
 BINDIR := $(O)/bin
 else
-CFLAGS_ALL += -O2
+# Frame pointers: `perf record -g` on a running daemon shows whole call chains, for ~1 %.
+CFLAGS_ALL += -O2 -fno-omit-frame-pointer
 LDFLAGS_ALL :=
 BINDIR := bin
 endif
