@@ -36,6 +36,7 @@
 #include "cli/cli.h"
 #include "cli/up.h"
 #include "cli/util.h"
+#include "lib/fileutil.h"
 #include "lib/jsonx.h"
 #include "lib/pki.h"
 #include "lib/timeutil.h"
@@ -158,7 +159,7 @@ static int seed_static(const char *src, const char *dst)
         size_t len = 0;
         struct bosun_err err = {0};
         if (cli_read_file(from, &buf, &len, &err) < 0 ||
-            cli_write_file(to, buf, len, 0644, &err) < 0) {
+            fileutil_write_atomic(to, buf, len, 0644, &err) < 0) {
             fprintf(stderr, "bosun: seeding static pods: %s\n", err.msg);
             r = err.code;
         }
@@ -596,7 +597,7 @@ static int prepare(struct up_ctx *u)
     char *kc = cli_up_kubeconfig(u->server, u->auth.token[UP_ADMIN], ca_data);
     free(ca_data);
     snprintf(p, sizeof(p), "%s/kubeconfig", u->dir);
-    if (!kc || cli_write_file(p, kc, strlen(kc), 0600, &err) < 0) {
+    if (!kc || fileutil_write_atomic(p, kc, strlen(kc), 0600, &err) < 0) {
         free(kc);
         cli_errorf("%s", kc ? err.msg : "out of memory");
         return 1;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli/util.h"
+#include "lib/fileutil.h"
 #include "lib/hex.h"
 
 static const struct {
@@ -116,11 +117,11 @@ int cli_up_auth_ensure(const char *auth_dir, const char *node_name, struct cli_u
         char line[80];
         int n = snprintf(line, sizeof(line), "%s\n", a.token[c]);
         cli_up_token_file(auth_dir, (enum cli_up_client)c, path, sizeof(path));
-        r = cli_write_file(path, line, (size_t)n, 0600, err);
+        r = fileutil_write_atomic(path, line, (size_t)n, 0600, err);
     }
     /* the table last: its presence means the token files are complete */
     if (r == 0)
-        r = cli_write_file(csv, table, tlen, 0600, err);
+        r = fileutil_write_atomic(csv, table, tlen, 0600, err);
     free(table);
     if (r < 0)
         return err_wrap(err, "auth");
@@ -239,7 +240,7 @@ static int write_hook(const char *repo_path, int webhook_port, struct bosun_err 
                      "sync on its interval\" >&2\n"
                      "exit 0\n",
                      webhook_port, webhook_port);
-    return cli_write_file(path, script, (size_t)n, 0755, err);
+    return fileutil_write_atomic(path, script, (size_t)n, 0755, err);
 }
 
 int cli_up_repo_ensure(const char *path, const char *seed_dir, int webhook_port, int *created,

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/fileutil.h"
 #include "lib/httpc.h"
 #include "lib/timeutil.h"
 
@@ -16,85 +17,9 @@
 
 int cli_read_file(const char *path, char **out, size_t *len, struct bosun_err *err)
 {
-    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return err_errno(err, -errno, "%s", path);
-    size_t cap = 8192, n = 0;
-    char *buf = malloc(cap);
-    int r = 0;
-    if (!buf) {
-        r = err_set(err, -ENOMEM, "%s: out of memory", path);
-        goto out;
-    }
-    for (;;) {
-        if (n + 1 >= cap) {
-            if (cap >= CLI_FILE_MAX) {
-                r = err_set(err, -EFBIG, "%s: larger than %u MiB", path, CLI_FILE_MAX >> 20);
-                goto out;
-            }
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                r = err_set(err, -ENOMEM, "%s: out of memory", path);
-                goto out;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t got = read(fd, buf + n, cap - n - 1);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            r = err_errno(err, -errno, "%s: read", path);
-            goto out;
-        }
-        if (got == 0)
-            break;
-        n += (size_t)got;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    buf = NULL;
-out:
-    free(buf);
-    if (fd != STDIN_FILENO)
-        close(fd);
-    return r;
-}
-
-int cli_write_file(const char *path, const char *data, size_t len, int mode,
-                   struct bosun_err *err)
-{
-    char tmp[4096];
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
-        return err_set(err, -ENAMETOOLONG, "%s: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0)
-        return err_errno(err, -errno, "%s", tmp);
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            int e = -errno;
-            close(fd);
-            unlink(tmp);
-            return err_errno(err, e, "%s: write", tmp);
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) < 0 || close(fd) < 0) {
-        int e = -errno;
-        unlink(tmp);
-        return err_errno(err, e, "%s", tmp);
-    }
-    if (rename(tmp, path) < 0) {
-        int e = -errno;
-        unlink(tmp);
-        return err_errno(err, e, "rename %s", path);
-    }
-    return 0;
+    if (strcmp(path, "-") == 0)
+        return fileutil_read_fd(STDIN_FILENO, "stdin", CLI_FILE_MAX, out, len, err);
+    return fileutil_read_all(path, CLI_FILE_MAX, out, len, err);
 }
 
 static int kind_matches(const struct schema_kind *k, const char *name, size_t n)

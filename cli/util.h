@@ -13,10 +13,6 @@
  * Refuses files over 64 MiB. */
 int cli_read_file(const char *path, char **out, size_t *len, struct bosun_err *err);
 
-/* Writes len bytes to path atomically (temp file + rename) with the given mode. */
-int cli_write_file(const char *path, const char *data, size_t len, int mode,
-                   struct bosun_err *err);
-
 /* Resolves what a user types for a kind: the plural resource ("deployments"), the
  * singular ("deployment"), a short name ("deploy"), the Kind ("Deployment", any case),
  * or any of those qualified by the group ("deployments.apps"). NULL when unknown. */

@@ -10,26 +10,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int fileutil_read_all(const char *path, size_t max, char **out, size_t *len, struct bosun_err *err)
+int fileutil_read_fd(int fd, const char *name, size_t max, char **out, size_t *len,
+                     struct bosun_err *err)
 {
     if (max == 0)
         max = FILEUTIL_READ_MAX;
     int r = 0;
-    char *buf = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return err_errno(err, -errno, "%s", path);
     size_t cap = 4096, n = 0;
-    buf = malloc(cap);
-    if (!buf) {
-        r = err_set(err, -ENOMEM, "%s: out of memory", path);
-        goto out;
-    }
+    char *buf = malloc(cap);
+    if (!buf)
+        return err_set(err, -ENOMEM, "%s: out of memory", name);
     for (;;) {
         if (n + 1 >= cap) {
             char *nb = realloc(buf, cap * 2);
             if (!nb) {
-                r = err_set(err, -ENOMEM, "%s: out of memory", path);
+                r = err_set(err, -ENOMEM, "%s: out of memory", name);
                 goto out;
             }
             buf = nb;
@@ -39,14 +34,14 @@ int fileutil_read_all(const char *path, size_t max, char **out, size_t *len, str
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0) {
-            r = err_errno(err, -errno, "%s: read", path);
+            r = err_errno(err, -errno, "%s: read", name);
             goto out;
         }
         if (got == 0)
             break;
         n += (size_t)got;
         if (n > max) {
-            r = err_set(err, -EFBIG, "%s: larger than %zu bytes", path, max);
+            r = err_set(err, -EFBIG, "%s: larger than %zu bytes", name, max);
             goto out;
         }
     }
@@ -57,6 +52,15 @@ int fileutil_read_all(const char *path, size_t max, char **out, size_t *len, str
         *len = n;
 out:
     free(buf);
+    return r;
+}
+
+int fileutil_read_all(const char *path, size_t max, char **out, size_t *len, struct bosun_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return err_errno(err, -errno, "%s", path);
+    int r = fileutil_read_fd(fd, path, max, out, len, err);
     close(fd);
     return r;
 }

@@ -20,6 +20,10 @@
  * written only on success. */
 int fileutil_read_all(const char *path, size_t max, char **out, size_t *len, struct bosun_err *err);
 
+/* The same for an open fd (read to its end, not closed; name is for messages): stdin. */
+int fileutil_read_fd(int fd, const char *name, size_t max, char **out, size_t *len,
+                     struct bosun_err *err);
+
 /* Replaces path with len bytes of data atomically: writes a temporary file in the same
  * directory with permissions `mode` (not subject to the umask), fsyncs it, renames it
  * over path and fsyncs the directory. On failure the old file (if any) is untouched and

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/fileutil.h"
 #include "lib/httpc.h"
 #include "lib/informer.h"
 #include "lib/jsonx.h"
@@ -67,7 +68,7 @@ static char *read_line_of(const char *path, char *buf, size_t len)
 {
     char *s = NULL;
     buf[0] = '\0';
-    if (nodefs_read_file(path, 4096, &s, NULL, NULL) == 0) {
+    if (fileutil_read_all(path, 4096, &s, NULL, NULL) == 0) {
         s[strcspn(s, "\n")] = '\0';
         snprintf(buf, len, "%s", s);
         free(s);
@@ -79,7 +80,7 @@ static json_t *node_status(struct apisync *as, const json_t *old_status)
 {
     char mem[64] = "0", osimg[256] = "Linux", hb[40];
     char *mi = NULL;
-    if (nodefs_read_file("/proc/meminfo", 65536, &mi, NULL, NULL) == 0) {
+    if (fileutil_read_all("/proc/meminfo", 65536, &mi, NULL, NULL) == 0) {
         long long kb = 0;
         const char *p = strstr(mi, "MemTotal:");
         if (p && sscanf(p, "MemTotal: %lld kB", &kb) == 1)
@@ -87,7 +88,7 @@ static json_t *node_status(struct apisync *as, const json_t *old_status)
         free(mi);
     }
     char *osr = NULL;
-    if (nodefs_read_file("/etc/os-release", 65536, &osr, NULL, NULL) == 0) {
+    if (fileutil_read_all("/etc/os-release", 65536, &osr, NULL, NULL) == 0) {
         const char *p = strstr(osr, "PRETTY_NAME=");
         if (p) {
             p += 12;

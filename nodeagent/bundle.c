@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/fileutil.h"
 #include "lib/jsonx.h"
 #include "nodeagent/nodefs.h"
 #include "schema/quantity.h"
@@ -458,7 +459,7 @@ int bundle_write_config(const char *dir, const json_t *config, struct bosun_err 
     char *s = json_dumps(config, JSON_INDENT(1));
     if (!s)
         return err_set(err, -ENOMEM, "bundle: out of memory");
-    int rc = nodefs_write_atomic(path, s, strlen(s), err);
+    int rc = fileutil_write_atomic(path, s, strlen(s), 0644, err);
     free(s);
     return rc;
 }

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/fileutil.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
 #include "nodeagent/nodefs.h"
@@ -383,7 +384,7 @@ static int import_image(const char *layout, const char *digest, const char *dir,
         rc = err_set(err, -ENOMEM, "out of memory");
         goto out;
     }
-    rc = nodefs_write_atomic(cfg_path, s, strlen(s), err);
+    rc = fileutil_write_atomic(cfg_path, s, strlen(s), 0644, err);
     free(s);
     if (rc < 0)
         goto out;

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/fileutil.h"
 #include "lib/httpd.h"
 #include "lib/log.h"
 #include "nodeagent/nodefs.h"
@@ -333,7 +334,7 @@ static void handle(struct httpd_req *req, void *ud)
     }
     char *data = NULL, *raw = NULL;
     size_t len = 0, raw_len = 0, raw_cap = 0;
-    if (nodefs_read_file(file, LOGSRV_READ_MAX, &data, &len, NULL) < 0) {
+    if (fileutil_read_all(file, LOGSRV_READ_MAX, &data, &len, NULL) < 0) {
         httpd_respond(req, 500, "text/plain", "cannot read the log\n", 20);
         return;
     }

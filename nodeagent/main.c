@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/fileutil.h"
 #include "lib/err.h"
 #include "lib/flags.h"
 #include "lib/httpd.h"
@@ -135,12 +136,12 @@ static void resolve_pod_cidr(const char *root, const char *flag, char *out, size
     if (flag && *flag) {
         snprintf(out, len, "%s", flag);
         struct bosun_err err = {0};
-        if (nodefs_write_atomic(path, flag, strlen(flag), &err) < 0)
+        if (fileutil_write_atomic(path, flag, strlen(flag), 0644, &err) < 0)
             log_warn("pod CIDR: cannot cache it: %s", err.msg);
         return;
     }
     char *buf = NULL;
-    if (nodefs_read_file(path, 128, &buf, NULL, NULL) == 0) {
+    if (fileutil_read_all(path, 128, &buf, NULL, NULL) == 0) {
         buf[strcspn(buf, " \n")] = '\0';
         snprintf(out, len, "%s", buf);
         free(buf);
@@ -507,7 +508,7 @@ int main(int argc, char **argv)
                     snprintf(cni.subnet, sizeof(cni.subnet), "%s", ncidr);
                     char cache[PATH_MAX];
                     nodefs_path(cache, sizeof(cache), "%s/podcidr", o.root_dir);
-                    nodefs_write_atomic(cache, ncidr, strlen(ncidr), NULL);
+                    fileutil_write_atomic(cache, ncidr, strlen(ncidr), 0644, NULL);
                 }
             }
         }

@@ -1,4 +1,4 @@
-/* nodefs — small file-system helpers of the nodeagent (directories, whole files). */
+/* nodefs — small file-system helpers of the nodeagent (directories, paths; whole files are lib/fileutil). */
 #ifndef BOSUN_NODEAGENT_NODEFS_H
 #define BOSUN_NODEAGENT_NODEFS_H
 
@@ -12,12 +12,6 @@ int nodefs_mkdir_p(const char *path, unsigned mode, struct bosun_err *err);
 /* rm -rf that stays on its file system (never crosses a mount point, so a still-mounted
  * rootfs is refused rather than emptied). Missing path is 0. */
 int nodefs_rm_rf(const char *path, struct bosun_err *err);
-
-/* Writes data to path via path.tmp + fsync + rename. */
-int nodefs_write_atomic(const char *path, const char *data, size_t len, struct bosun_err *err);
-
-/* Reads a whole file (max bytes) into a NUL-terminated buffer the caller frees. */
-int nodefs_read_file(const char *path, size_t max, char **out, size_t *len, struct bosun_err *err);
 
 /* snprintf for paths: returns 0, or -ENAMETOOLONG when buf was too small (buf then
  * holds a truncated, still NUL-terminated string). Not a builtin, so callers need not

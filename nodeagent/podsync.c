@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/fileutil.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
 #include "lib/timeutil.h"
@@ -123,7 +124,7 @@ static void pod_save_state(const struct podsync *ps, struct pod *p)
     char *s = st ? json_dumps(st, JSON_COMPACT) : NULL;
     struct bosun_err err = {0};
     if (!s || nodefs_mkdir_p(dir, 0700, &err) < 0 ||
-        nodefs_write_atomic(path, s, strlen(s), &err) < 0)
+        fileutil_write_atomic(path, s, strlen(s), 0644, &err) < 0)
         log_warn("pod %s/%s: save state: %s", p->ns, p->name, s ? err.msg : "out of memory");
     free(s);
     json_decref(st);
@@ -371,21 +372,21 @@ static int write_etc(struct podsync *ps, struct pod *p, struct bosun_err *err)
                      "ip6-localhost ip6-loopback\n%s\t%s\n",
                      p->ip[0] ? p->ip : "127.0.1.1", hostname);
     nodefs_path(path, sizeof(path), "%s/hosts", dir);
-    if ((rc = nodefs_write_atomic(path, hosts, (size_t)n, err)) < 0)
+    if ((rc = fileutil_write_atomic(path, hosts, (size_t)n, 0644, err)) < 0)
         return rc;
     n = snprintf(hosts, sizeof(hosts), "%s\n", hostname);
     nodefs_path(path, sizeof(path), "%s/hostname", dir);
-    if ((rc = nodefs_write_atomic(path, hosts, (size_t)n, err)) < 0)
+    if ((rc = fileutil_write_atomic(path, hosts, (size_t)n, 0644, err)) < 0)
         return rc;
     /* No cluster DNS yet: the pod resolves as the host does. */
     char *resolv = NULL;
     size_t rlen = 0;
-    if (nodefs_read_file("/etc/resolv.conf", 65536, &resolv, &rlen, NULL) < 0) {
+    if (fileutil_read_all("/etc/resolv.conf", 65536, &resolv, &rlen, NULL) < 0) {
         resolv = strdup("");
         rlen = 0;
     }
     nodefs_path(path, sizeof(path), "%s/resolv.conf", dir);
-    rc = resolv ? nodefs_write_atomic(path, resolv, rlen, err) : -ENOMEM;
+    rc = resolv ? fileutil_write_atomic(path, resolv, rlen, 0644, err) : -ENOMEM;
     free(resolv);
     return rc;
 }
@@ -408,7 +409,7 @@ static int pod_network_up(struct podsync *ps, struct pod *p, struct bosun_err *e
     if (!cni_bridge_exists(ps->cfg.cni->bridge)) {
         char marker[PATH_MAX];
         nodefs_path(marker, sizeof(marker), "%s/cni/bridge-created", ps->cfg.root_dir);
-        nodefs_write_atomic(marker, ps->cfg.cni->bridge, strlen(ps->cfg.cni->bridge), NULL);
+        fileutil_write_atomic(marker, ps->cfg.cni->bridge, strlen(ps->cfg.cni->bridge), 0644, NULL);
     }
     int64_t t0 = time_mono_ms();
     rc = cni_add(ps->cfg.cni, p->uid, p->netns, p->ip, sizeof(p->ip), err);
@@ -767,7 +768,7 @@ static void pod_write_status(struct podsync *ps, struct pod *p)
     struct bosun_err err = {0};
     char dir[PATH_MAX];
     pod_dir(ps, p, dir, sizeof(dir));
-    if (nodefs_mkdir_p(dir, 0700, &err) < 0 || nodefs_write_atomic(path, s, strlen(s), &err) < 0) {
+    if (nodefs_mkdir_p(dir, 0700, &err) < 0 || fileutil_write_atomic(path, s, strlen(s), 0644, &err) < 0) {
         log_warn("pod %s/%s: write status: %s", p->ns, p->name, err.msg);
         free(s);
         return;

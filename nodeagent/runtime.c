@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/fileutil.h"
 #include "lib/jsonx.h"
 #include "lib/timeutil.h"
 #include "nodeagent/nodefs.h"
@@ -129,7 +130,7 @@ static int fake_write(const struct runtime *rt, const char *id, const char *stat
     char p[PATH_MAX], buf[64];
     fake_path(rt, id, p, sizeof(p));
     int n = snprintf(buf, sizeof(buf), "%s %d\n", state, code);
-    return nodefs_write_atomic(p, buf, (size_t)n, err);
+    return fileutil_write_atomic(p, buf, (size_t)n, 0644, err);
 }
 
 /* conmon's --cuuid names its attach socket directory, so it stays short whatever the id. */
@@ -262,7 +263,7 @@ static void read_exit(const struct runtime *rt, const char *id, struct runtime_s
     nodefs_path(p, sizeof(p), "%s/%s", rt->exit_dir, id);
     char *buf = NULL;
     struct stat sb;
-    if (nodefs_read_file(p, 64, &buf, NULL, NULL) == 0 && buf[0]) {
+    if (fileutil_read_all(p, 64, &buf, NULL, NULL) == 0 && buf[0]) {
         st->exit_code = atoi(buf);
         if (stat(p, &sb) == 0)
             st->finished_at = sb.st_mtime;
@@ -277,7 +278,7 @@ int runtime_state(const struct runtime *rt, const char *id, struct runtime_state
     if (rt->kind == RUNTIME_FAKE) {
         char p[PATH_MAX], *buf = NULL;
         fake_path(rt, id, p, sizeof(p));
-        if (nodefs_read_file(p, 64, &buf, NULL, NULL) == 0) {
+        if (fileutil_read_all(p, 64, &buf, NULL, NULL) == 0) {
             char state[16] = "";
             int code = -1;
             sscanf(buf, "%15s %d", state, &code);

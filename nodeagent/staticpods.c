@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/fileutil.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
 #include "lib/timeutil.h"
@@ -204,7 +205,7 @@ static json_t *load_file(struct staticpods *sp, const char *name)
     struct bosun_err err = {0};
     struct schema_docs docs = {0};
     json_t *pods = NULL;
-    if (nodefs_read_file(path, STATICPODS_FILE_MAX, &buf, &len, &err) < 0) {
+    if (fileutil_read_all(path, STATICPODS_FILE_MAX, &buf, &len, &err) < 0) {
         log_error("static pod %s: %s", name, err.msg);
         return NULL;
     }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/fileutil.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
 #include "nodeagent/crashloop.h"
@@ -75,7 +76,7 @@ static void write_file(const char *dir, const char *name, const char *text)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    assert_int_equal(nodefs_write_atomic(path, text, strlen(text), NULL), 0);
+    assert_int_equal(fileutil_write_atomic(path, text, strlen(text), 0644, NULL), 0);
 }
 
 static const char *fixture(void)
@@ -85,7 +86,7 @@ static const char *fixture(void)
     const char *top = getenv("BOSUN_TOP");
     char path[4096];
     snprintf(path, sizeof(path), "%s/tests/fixtures/nodeagent/web.yaml", top ? top : ".");
-    if (nodefs_read_file(path, sizeof(buf) - 1, &text, NULL, NULL) < 0)
+    if (fileutil_read_all(path, sizeof(buf) - 1, &text, NULL, NULL) < 0)
         return NULL;
     snprintf(buf, sizeof(buf), "%s", text);
     free(text);
