@@ -5,12 +5,12 @@
 # delete -l, describe with events, logs -f, rollout status, api-resources, create.
 #
 # kubectl sends bearer tokens only to https:// servers (client-go drops credentials for
-# plain http), and reconcilerd serves plain HTTP for now, so the tests put a small TLS
-# terminator (tests/fixtures/api/tlsproxy.py) in front of it.
+# plain http), so reconcilerd serves HTTPS with a certificate from a throwaway CA made by
+# openssl, and the kubeconfig trusts that CA (certificate-authority-data), as `bosun up`'s
+# does.
 . "$(dirname "$0")/../lib.sh"
 
 PY=/usr/bin/python3
-FIX=$BOSUN_TOP/tests/fixtures/api
 
 need_tools() {
     command -v kubectl >/dev/null || skip "kubectl not on PATH"
@@ -18,9 +18,26 @@ need_tools() {
     [ -x $PY ] || skip "$PY missing"
 }
 
-# start_cluster [reconcilerd flags...]: reconcilerd + TLS proxy + kubeconfig with the
+# make_pki DIR: a CA (ca.crt, ca.key) and a serving certificate for 127.0.0.1 signed by
+# it (server.crt, server.key), EC P-256 like lib/pki's.
+make_pki() {
+    local d=$1
+    mkdir -p "$d"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+        -subj /CN=bosun-test-ca -keyout "$d/ca.key" -out "$d/ca.crt" \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+        >/dev/null 2>&1 || fail "openssl: CA"
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+        -keyout "$d/server.key" -out "$d/server.csr" >/dev/null 2>&1 || fail "openssl: CSR"
+    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' >"$d/ext"
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+        -days 1 -extfile "$d/ext" -out "$d/server.crt" >/dev/null 2>&1 || fail "openssl: sign"
+}
+
+# start_cluster [reconcilerd flags...]: reconcilerd serving HTTPS + kubeconfig with the
 # contexts admin (system:masters), viewer (bosun:viewer), node (system:node:n1),
-# sched (bosun:scheduler), gitsync (bosun:gitsync). Sets PORT API TPORT K KC.
+# sched (bosun:scheduler), gitsync (bosun:gitsync), each a token and the CA's data.
+# Sets PORT API CURL K KC.
 start_cluster() {
     need_tools
     cat >"$TEST_TMP/tokens.csv" <<'EOF'
@@ -30,26 +47,22 @@ node-token,system:node:n1,3,"system:nodes"
 sched-token,system:scheduler,4,"bosun:scheduler"
 gitsync-token,gitsync,5,"bosun:gitsync"
 EOF
+    make_pki "$TEST_TMP/pki"
     PORT=$(free_port)
-    API=http://127.0.0.1:$PORT
+    API=https://127.0.0.1:$PORT
+    CURL=(curl --cacert "$TEST_TMP/pki/ca.crt")
     "$BOSUN_BIN/reconcilerd" --listen "127.0.0.1:$PORT" --data-dir "$TEST_TMP/data" \
+        --tls-cert-file "$TEST_TMP/pki/server.crt" --tls-private-key-file "$TEST_TMP/pki/server.key" \
         --token-auth-file "$TEST_TMP/tokens.csv" "$@" >>"$TEST_TMP/reconcilerd.log" 2>&1 &
     PID=$!
     defer "kill $PID"
-    wait_for 15 curl -sf "$API/healthz" || { cat "$TEST_TMP/reconcilerd.log"; fail "reconcilerd did not start"; }
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TEST_TMP/key.pem" -out "$TEST_TMP/cert.pem" \
-        -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1
-    TPORT=$(free_port)
-    $PY "$FIX/tlsproxy.py" "$TEST_TMP/cert.pem" "$TEST_TMP/key.pem" "$TPORT" "$PORT" \
-        >"$TEST_TMP/tlsproxy.log" 2>&1 &
-    defer "kill $!"
-    wait_for 10 grep -q ready "$TEST_TMP/tlsproxy.log" || fail "tls proxy did not start"
+    wait_for 15 "${CURL[@]}" -sf "$API/healthz" || { cat "$TEST_TMP/reconcilerd.log"; fail "reconcilerd did not start"; }
     KC=$TEST_TMP/kubeconfig
     {
         echo "apiVersion: v1"
         echo "kind: Config"
         echo "clusters:"
-        echo "- {name: bosun, cluster: {server: \"https://127.0.0.1:$TPORT\", insecure-skip-tls-verify: true}}"
+        echo "- {name: bosun, cluster: {server: \"$API\", certificate-authority-data: $(base64 -w0 <"$TEST_TMP/pki/ca.crt")}}"
         echo "users:"
         for u in admin viewer node sched gitsync; do echo "- {name: $u, user: {token: $u-token}}"; done
         echo "contexts:"
@@ -74,7 +87,7 @@ stop_cluster() {
 as() {
     local t=$1 m=$2 p=$3
     shift 3
-    curl -s -X "$m" -H "Authorization: Bearer $t" -w '\nHTTP %{http_code}\n' "$@" "$API$p"
+    "${CURL[@]}" -s -X "$m" -H "Authorization: Bearer $t" -w '\nHTTP %{http_code}\n' "$@" "$API$p"
 }
 code_of() { tail -n1 <<<"$1" | awk '{print $2}'; }
 body_of() { sed '$d' <<<"$1"; }
@@ -143,7 +156,7 @@ test_per_user_request_rate_and_watch_limits() {
     start_cluster --max-requests-per-user 1 --max-request-burst-per-user 3 --max-watches-per-user 1
     local i codes="" code out
     for i in $(seq 1 20); do
-        code=$(curl -s -D "$TEST_TMP/h" -o "$TEST_TMP/b" -w '%{http_code}' -H 'Authorization: Bearer viewer-token' "$API/api/v1/namespaces")
+        code=$("${CURL[@]}" -s -D "$TEST_TMP/h" -o "$TEST_TMP/b" -w '%{http_code}' -H 'Authorization: Bearer viewer-token' "$API/api/v1/namespaces")
         codes+=" $code"
         [ "$code" = 429 ] && break
     done
@@ -152,18 +165,18 @@ test_per_user_request_rate_and_watch_limits() {
     grep -qi '^Retry-After: [0-9]' "$TEST_TMP/h" || fail "Retry-After: $(cat "$TEST_TMP/h")"
     grep -q '"reason":"TooManyRequests"' "$TEST_TMP/b" && grep -q '"code":429' "$TEST_TMP/b" || fail "status: $(cat "$TEST_TMP/b")"
     # another user is not starved
-    [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer admin-token' "$API/api/v1/namespaces")" = 200 ] || fail "admin starved"
+    [ "$("${CURL[@]}" -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer admin-token' "$API/api/v1/namespaces")" = 200 ] || fail "admin starved"
     # watches: one per user here
-    curl -sN -H 'Authorization: Bearer admin-token' "$API/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=20" >/dev/null &
+    "${CURL[@]}" -sN -H 'Authorization: Bearer admin-token' "$API/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=20" >/dev/null &
     local w=$!
     defer "kill $w"
     sleep 1
-    out=$(curl -s -w '\nHTTP %{http_code}\n' -H 'Authorization: Bearer admin-token' "$API/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=2")
+    out=$("${CURL[@]}" -s -w '\nHTTP %{http_code}\n' -H 'Authorization: Bearer admin-token' "$API/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=2")
     [ "$(code_of "$out")" = 429 ] && grep -q 'too many open watches' <<<"$out" || fail "second watch: $out"
     kill $w
     wait $w 2>/dev/null || true
     sleep 1
-    out=$(curl -s -w '\nHTTP %{http_code}\n' -H 'Authorization: Bearer admin-token' "$API/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=1")
+    out=$("${CURL[@]}" -s -w '\nHTTP %{http_code}\n' -H 'Authorization: Bearer admin-token' "$API/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=1")
     [ "$(code_of "$out")" = 200 ] || fail "slot not given back: $out"
     stop_cluster
 }
