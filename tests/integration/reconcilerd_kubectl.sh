@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # kubectl 1.32 against a live reconcilerd (ASan+UBSan build): authorization (Forbidden
-# messages, `auth can-i`), per-user limits (429), namespace termination, foreground
+# messages, `auth can-i` and `auth can-i --list`, a node's reads of Secrets and
+# ConfigMaps), per-user limits (429), namespace termination, foreground
 # deletion and finalizers, server-side apply conflicts, diff, edit, patch, annotate,
 # delete -l, describe with events, logs -f, rollout status, api-resources, create.
 #
@@ -119,7 +120,9 @@ test_kubectl_forbidden_messages_and_auth_can_i() {
     "${K[@]}" --context sched auth can-i delete pods >/dev/null && fail "sched delete"
     [ "$("${K[@]}" --context gitsync auth can-i create deployments.apps -n web)" = yes ] || fail "gitsync deploy"
     "${K[@]}" --context gitsync auth can-i delete nodes >/dev/null && fail "gitsync nodes"
-    "${K[@]}" api-resources | grep -q selfsubjectaccessreviews || fail "SSAR not discoverable"
+    out=$("${K[@]}" api-resources)
+    grep -Eq '^selfsubjectaccessreviews +authorization.k8s.io/v1 +false +SelfSubjectAccessReview' <<<"$out" || fail "SSAR not discoverable: $out"
+    grep -Eq '^selfsubjectrulesreviews +authorization.k8s.io/v1 +false +SelfSubjectRulesReview' <<<"$out" || fail "SSRR not discoverable: $out"
     # node rules on objects: its own Node, mirror pods, status and final delete of its pods
     out=$(as node-token POST /api/v1/nodes "${JSON[@]}" -d '{"metadata":{"name":"n1"}}')
     [ "$(code_of "$out")" = 201 ] || fail "node creates itself: $out"
@@ -149,6 +152,122 @@ test_kubectl_forbidden_messages_and_auth_can_i() {
     as admin-token POST /api/v1/namespaces/default/pods "${JSON[@]}" -d "$(pod_json unbound)" >/dev/null
     out=$(as sched-token POST /api/v1/namespaces/default/pods/unbound/binding "${JSON[@]}" -d '{"metadata":{"name":"unbound"},"target":{"kind":"Node","name":"n1"}}')
     [ "$(code_of "$out")" = 201 ] || fail "bind: $out"
+    stop_cluster
+}
+
+# can_i_listed LIST_OUTPUT VERB RESOURCE[.GROUP][/SUB] [NAME]: whether a line of
+# `kubectl auth can-i --list` output covers the request (RBAC matching: "*.*", "*" verbs,
+# empty resource names = every name). Prints yes or no.
+can_i_listed() {
+    python3 - "$@" <<'PYEOF'
+import re, sys
+out, verb, res = sys.argv[1], sys.argv[2], sys.argv[3]
+name = sys.argv[4] if len(sys.argv) > 4 else ""
+ok = False
+for line in out.splitlines()[1:]:
+    m = re.match(r'^(\S*)\s+\[(.*?)\]\s+\[(.*?)\]\s+\[(.*?)\]\s*$', line)
+    if not m or not m.group(1):
+        continue
+    names, verbs = m.group(3).split(), m.group(4).split()
+    if m.group(1) not in ("*.*", res) or not ("*" in verbs or verb in verbs):
+        continue
+    if names and name not in names:
+        continue
+    ok = True
+print("yes" if ok else "no")
+PYEOF
+}
+
+test_kubectl_auth_can_i_list_tells_the_enforced_rules() {
+    start_cluster
+    local out c
+    out=$("${K[@]}" auth can-i --list 2>&1) || fail "admin --list: $out"
+    grep -Eq '^\*\.\* +\[\] +\[\] +\[\*\]$' <<<"$out" || fail "admin resources: $out"
+    grep -Eq '^ +\[\*\] +\[\] +\[\*\]$' <<<"$out" || fail "admin non-resource: $out"
+    grep -q 'Warning' <<<"$out" && fail "admin list incomplete: $out"
+    out=$("${K[@]}" --context viewer auth can-i --list 2>&1) || fail "viewer --list: $out"
+    grep -Eq '^pods +\[\] +\[\] +\[get list watch\]$' <<<"$out" || fail "viewer pods: $out"
+    grep -Eq '^deployments\.apps/scale +\[\] +\[\] +\[get list watch\]$' <<<"$out" || fail "viewer scale: $out"
+    grep -Eq '^pods/log +\[\] +\[\] +\[get\]$' <<<"$out" || fail "viewer logs: $out"
+    grep -Eq '^ +\[/version\] +\[\] +\[get\]$' <<<"$out" || fail "viewer discovery: $out"
+    grep -Eq '^secrets ' <<<"$out" && fail "viewer lists secrets: $out"
+    grep -E '\[(create|delete|patch|update|\*)\]' <<<"$out" | grep -vq selfsubject && fail "viewer writes: $out"
+    out=$("${K[@]}" --context sched auth can-i --list -n web 2>&1) || fail "sched --list: $out"
+    grep -Eq '^pods/binding +\[\] +\[\] +\[create\]$' <<<"$out" || fail "sched binding: $out"
+    grep -Eq '^pods/status +\[\] +\[\] +\[get patch update\]$' <<<"$out" || fail "sched status: $out"
+    grep -Eq '^leases\.coordination\.k8s\.io +\[\] +\[\] +\[\*\]$' <<<"$out" || fail "sched leases: $out"
+    # every listing agrees with what `auth can-i VERB RESOURCE` (the server's decision) says
+    local checks=(
+        "get pods" "list pods" "delete pods" "create pods/binding" "patch pods/status"
+        "get secrets" "list secrets" "create deployments.apps" "get deployments.apps/scale"
+        "patch deployments.apps/scale" "watch nodes" "patch nodes" "delete namespaces"
+        "get pods/log" "create gitrepositories.bosun.io" "list leases.coordination.k8s.io"
+        "create events" "get endpoints"
+    )
+    for c in admin viewer sched gitsync; do
+        local list want got verb res sub args
+        list=$("${K[@]}" --context $c auth can-i --list 2>/dev/null)
+        for chk in "${checks[@]}"; do
+            verb=${chk%% *} res=${chk#* } sub=
+            args=("$res")
+            if [[ $res == */* ]]; then sub=${res#*/} res=${res%/*} args=("$res" --subresource="$sub"); fi
+            want=$(can_i_listed "$list" "$verb" "${res}${sub:+/$sub}")
+            got=$("${K[@]}" --context $c auth can-i "$verb" "${args[@]}" 2>/dev/null) || true
+            [ "${got%% *}" = "$want" ] || fail "$c: can-i $verb ${args[*]} says '$got', --list says $want"
+        done
+    done
+    stop_cluster
+}
+
+# The node may read the Secrets and ConfigMaps its pods use, nothing else (Kubernetes'
+# node authorizer); kubectl, curl for the exact Status bodies.
+test_node_reads_only_the_secrets_and_configmaps_of_its_pods() {
+    start_cluster
+    local out n
+    for n in s1 s2 pull; do "${K[@]}" create secret generic $n --from-literal=k=v >/dev/null; done
+    for n in c1 c2; do "${K[@]}" create configmap $n --from-literal=k=v >/dev/null; done
+    out=$(as admin-token POST /api/v1/namespaces/default/pods "${JSON[@]}" -d '{"metadata":{"name":"uses"},"spec":{"nodeName":"n1","imagePullSecrets":[{"name":"pull"}],"volumes":[{"name":"v","secret":{"secretName":"s1"}}],"containers":[{"name":"c","image":"busybox:1.35","env":[{"name":"A","valueFrom":{"configMapKeyRef":{"name":"c1","key":"k"}}}]}]}}')
+    [ "$(code_of "$out")" = 201 ] || fail "pod: $out"
+    as admin-token POST /api/v1/namespaces/default/pods "${JSON[@]}" -d '{"metadata":{"name":"elsewhere"},"spec":{"nodeName":"n2","volumes":[{"name":"v","secret":{"secretName":"s2"}}],"containers":[{"name":"c","image":"busybox:1.35"}]}}' >/dev/null
+    # referenced by its pod: readable, by kubectl too
+    [ "$("${K[@]}" --context node get secret s1 -o jsonpath='{.data.k}')" = dg== ] || fail "node get s1"
+    "${K[@]}" --context node get secret pull >/dev/null || fail "image pull secret"
+    "${K[@]}" --context node get configmap c1 >/dev/null || fail "node get c1"
+    out=$(as node-token GET '/api/v1/namespaces/default/secrets?fieldSelector=metadata.name%3Ds1&watch=true&timeoutSeconds=1')
+    [ "$(code_of "$out")" = 200 ] && grep -q '"type":"ADDED"' <<<"$out" || fail "single-object watch: $out"
+    # another node's secret, an unused configmap: Forbidden with the node authorizer's reason
+    out=$(as node-token GET /api/v1/namespaces/default/secrets/s2)
+    [ "$(code_of "$out")" = 403 ] || fail "s2: $out"
+    [ "$(body_of "$out" | jget '" ".join(map(str, [d["kind"], d["status"], d["reason"], d["code"], json.dumps(d["details"], sort_keys=True)]))')" = "Status Failure Forbidden 403 {\"kind\": \"secrets\", \"name\": \"s2\"}" ] || fail "s2 status: $out"
+    [ "$(body_of "$out" | jget 'd["message"]')" = "secrets \"s2\" is forbidden: User \"system:node:n1\" cannot get resource \"secrets\" in API group \"\" in the namespace \"default\": no relationship found between node 'n1' and this object" ] || fail "s2 message: $out"
+    out=$("${K[@]}" --context node get configmap c2 2>&1) && fail "node read c2: $out"
+    grep -qF "Error from server (Forbidden): configmaps \"c2\" is forbidden: User \"system:node:n1\" cannot get resource \"configmaps\" in API group \"\" in the namespace \"default\": no relationship found between node 'n1' and this object" <<<"$out" || fail "c2 message: $out"
+    # lists and watches of many
+    out=$(as node-token GET /api/v1/secrets)
+    [ "$(code_of "$out")" = 403 ] || fail "all secrets: $out"
+    [ "$(body_of "$out" | jget 'd["message"]')" = 'secrets is forbidden: User "system:node:n1" cannot list resource "secrets" in API group "" at the cluster scope: can only read namespaced object of this type' ] || fail "all secrets message: $out"
+    out=$("${K[@]}" --context node get secrets 2>&1) && fail "node listed secrets: $out"
+    grep -qF 'secrets is forbidden: User "system:node:n1" cannot list resource "secrets" in API group "" in the namespace "default": No Object name found' <<<"$out" || fail "list message: $out"
+    out=$(as node-token GET '/api/v1/configmaps?watch=true')
+    [ "$(code_of "$out")" = 403 ] || fail "watch all configmaps: $out"
+    # auth can-i and --list say the same
+    [ "$("${K[@]}" --context node auth can-i get secrets/s1)" = yes ] || fail "can-i s1"
+    out=$("${K[@]}" --context node auth can-i get secrets/s2) && fail "can-i s2: $out"
+    [ "$out" = "no - no relationship found between node 'n1' and this object" ] || fail "can-i s2 reason: $out"
+    [ "$("${K[@]}" --context node auth can-i delete pods/uses)" = yes ] || fail "can-i final delete of its pod"
+    "${K[@]}" --context node auth can-i delete pods/elsewhere >/dev/null && fail "can-i delete another node's pod"
+    out=$("${K[@]}" --context node auth can-i --list 2>&1) || fail "node --list: $out"
+    grep -Eq '^secrets +\[\] +\[s1\] +\[get list watch\]$' <<<"$out" || fail "node secrets rule: $out"
+    grep -Eq '^secrets +\[\] +\[pull\] +\[get list watch\]$' <<<"$out" || fail "node pull secret rule: $out"
+    grep -Eq '^secrets +\[\] +\[s2\]' <<<"$out" && fail "another node's secret listed: $out"
+    grep -Eq '^configmaps +\[\] +\[c1\] +\[get list watch\]$' <<<"$out" || fail "node configmaps rule: $out"
+    grep -Eq '^pods +\[\] +\[uses\] +\[delete\]$' <<<"$out" || fail "node pods rule: $out"
+    grep -Eq '^nodes/status +\[\] +\[n1\] +\[get patch update\]$' <<<"$out" || fail "node status rule: $out"
+    grep -q 'Warning: the list may be incomplete: creating a mirror pod' <<<"$out" || fail "mirror pods not said: $out"
+    # once the pod is gone, so is the relationship
+    as node-token DELETE /api/v1/namespaces/default/pods/uses "${JSON[@]}" -d '{"gracePeriodSeconds":0}' >/dev/null
+    out=$(as node-token GET /api/v1/namespaces/default/secrets/s1)
+    [ "$(code_of "$out")" = 403 ] || fail "s1 after the pod left: $out"
     stop_cluster
 }
 
