@@ -192,6 +192,19 @@ test_kubectl_auth_can_i_list_tells_the_enforced_rules() {
     grep -Eq '^ +\[/version\] +\[\] +\[get\]$' <<<"$out" || fail "viewer discovery: $out"
     grep -Eq '^secrets ' <<<"$out" && fail "viewer lists secrets: $out"
     grep -E '\[(create|delete|patch|update|\*)\]' <<<"$out" | grep -vq selfsubject && fail "viewer writes: $out"
+    # the review in JSON, and legacy discovery lists it (kubectl used aggregated)
+    out=$(as viewer-token POST /apis/authorization.k8s.io/v1/selfsubjectrulesreviews "${JSON[@]}" -d '{"spec":{"namespace":"default"}}')
+    [ "$(code_of "$out")" = 201 ] || fail "SSRR JSON: $out"
+    [ "$(body_of "$out" | jget '" ".join(map(str, [d["kind"], d["apiVersion"], d["spec"]["namespace"], d["status"]["incomplete"], "secrets" in str(d["status"]["resourceRules"])]))')" = "SelfSubjectRulesReview authorization.k8s.io/v1 default False False" ] || fail "SSRR body: $out"
+    out=$(as viewer-token GET /apis/authorization.k8s.io/v1)
+    [ "$(body_of "$out" | jget '" ".join(r["name"] for r in d["resources"])')" = "selfsubjectaccessreviews selfsubjectrulesreviews" ] || fail "legacy discovery: $out"
+    out=$(as viewer-token GET /apis)
+    grep -q '"name":"authorization.k8s.io"' <<<"$out" || fail "legacy group list: $out"
+    # only create is allowed (and served) on the reviews: authorization first, as in Kubernetes
+    out=$(as viewer-token GET /apis/authorization.k8s.io/v1/selfsubjectrulesreviews)
+    [ "$(code_of "$out")" = 403 ] || fail "viewer GET on the review: $out"
+    out=$(as admin-token GET /apis/authorization.k8s.io/v1/selfsubjectrulesreviews)
+    [ "$(code_of "$out")" = 405 ] || fail "admin GET on the review: $out"
     out=$("${K[@]}" --context sched auth can-i --list -n web 2>&1) || fail "sched --list: $out"
     grep -Eq '^pods/binding +\[\] +\[\] +\[create\]$' <<<"$out" || fail "sched binding: $out"
     grep -Eq '^pods/status +\[\] +\[\] +\[get patch update\]$' <<<"$out" || fail "sched status: $out"
