@@ -7,11 +7,13 @@
 
 #include "lib/jsonx.h"
 #include "lib/log.h"
+#include "lib/selector.h"
 #include "reconcilerd/api/authz.h"
 #include "reconcilerd/api/body.h"
 #include "reconcilerd/api/context.h"
 #include "reconcilerd/api/discovery.h"
 #include "reconcilerd/api/finalize.h"
+#include "reconcilerd/api/nodepods.h"
 #include "reconcilerd/api/paths.h"
 #include "reconcilerd/api/resource.h"
 #include "reconcilerd/api/status.h"
@@ -146,15 +148,78 @@ static bool qbool(struct httpd_req *req, const char *key)
     return s && (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "1"));
 }
 
-static void respond_forbidden(struct api_req *r, const struct api_authz_req *q)
+static void respond_forbidden(struct api_req *r, const struct api_authz_req *q,
+                              const char *reason)
 {
-    char msg[2000];
-    api_authz_message(r->user, q, msg, sizeof(msg));
+    char msg[2600];
+    api_authz_message(r->user, q, reason, msg, sizeof(msg));
     json_t *st = api_status_new(403, "Forbidden", msg);
     if (q->resource && *q->resource)
         api_status_details(st, q->name && *q->name ? q->name : NULL,
                            q->group && *q->group ? q->group : NULL, q->resource);
     api_respond_status_obj(r->req, st);
+}
+
+/* Decides q for r's user. When the answer is no and a node rule depends on what q names,
+ * loads it and decides again: the object (the request body of a create when body is set,
+ * else the stored object at key) and the pods bound to the node. reason as in
+ * api_authz_decide. */
+static bool decide(struct api_req *r, struct api_authz_req *q, const char *key, bool body,
+                   char *reason, size_t len)
+{
+    if (api_authz_decide(r->user, q, reason, len))
+        return true;
+    json_t *obj = NULL, *pods = NULL;
+    bool again = false, ok = false;
+    if (api_authz_needs_object(r->user, q)) {
+        if (body && !strcmp(q->verb, "create") && !*q->name) {
+            size_t blen;
+            const char *b = httpd_body(r->req, &blen);
+            json_t *st = NULL;
+            obj = api_body_decode(b, blen, api_media_of(httpd_header(r->req, "Content-Type")),
+                                  &st);
+            json_decref(st);
+        } else if (key && *key) {
+            store_get(r->api->store, key, &obj, NULL, NULL);
+        }
+        q->obj = obj;
+        again = obj != NULL;
+    }
+    if (api_authz_needs_node_pods(r->user, q)) {
+        struct bosun_err err = {0};
+        /* a store failure leaves node_pods empty: no relationship found, as Kubernetes'
+         * node authorizer answers when its graph fails */
+        if (api_node_pods(r->api->store, api_authz_node_name(r->user), q->ns, q->name, &pods,
+                          &err))
+            log_warn("authorization: the pods of node %s in %s: %s",
+                     api_authz_node_name(r->user), q->ns, err.msg);
+        q->node_pods = pods;
+        again = true;
+    }
+    if (again)
+        ok = api_authz_decide(r->user, q, reason, len);
+    q->obj = NULL;
+    q->node_pods = NULL;
+    json_decref(obj);
+    json_decref(pods);
+    return ok;
+}
+
+/* metadata.name=X of a list or watch's fieldSelector (Kubernetes authorizes such a request
+ * as one on the object X), copied into buf; "" when there is none. */
+static const char *selector_name(struct httpd_req *req, char *buf, size_t len)
+{
+    const char *f = httpd_query(req, "fieldSelector");
+    struct field_selector *fs = NULL;
+    struct bosun_err err = {0};
+    buf[0] = '\0';
+    if (f && *f && !field_selector_parse(f, &fs, &err)) {
+        const char *name = field_selector_equals(fs, "metadata.name");
+        if (name && strlen(name) < len && api_path_segment_ok(name))
+            snprintf(buf, len, "%s", name);
+    }
+    field_selector_free(fs);
+    return buf;
 }
 
 /* Authorizes a resource request; answers 403 and returns false when it may not go on. */
@@ -164,56 +229,82 @@ static bool authorize(struct api_req *r)
         return true;
     const struct api_path *p = &r->path;
     bool named = *p->name != '\0';
+    char selname[256] = "";
     struct api_authz_req q = {
         .verb = api_authz_verb(httpd_method(r->req), named, !named && qbool(r->req, "watch")),
         .group = r->kind->group,
         .resource = r->kind->resource,
         .sub = p->sub,
         .ns = p->ns,
-        .name = p->name,
+        .name = named ? p->name : selector_name(r->req, selname, sizeof(selname)),
     };
     /* Kubernetes gives a namespace its own name as the request's namespace. */
     if (!strcmp(r->kind->resource, "namespaces") && !*r->kind->group && named)
         q.ns = p->name;
-    json_t *obj = NULL;
-    if (api_authz_needs_object(r->user, &q)) {
-        if (!strcmp(q.verb, "create") && !named) {
-            size_t len;
-            const char *b = httpd_body(r->req, &len);
-            json_t *st = NULL;
-            obj = api_body_decode(b, len, api_media_of(httpd_header(r->req, "Content-Type")),
-                                  &st);
-            json_decref(st);
-        } else {
-            store_get(r->api->store, r->key, &obj, NULL, NULL);
-        }
-        q.obj = obj;
-    }
-    bool ok = api_authz_allows(r->user, &q);
+    char reason[512];
+    bool ok = decide(r, &q, r->key, true, reason, sizeof(reason));
     if (!ok)
-        respond_forbidden(r, &q);
-    json_decref(obj);
+        respond_forbidden(r, &q, reason);
     return ok;
 }
 
-/* POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews: what the requesting user
- * may do (`kubectl auth can-i`). */
-static void serve_access_review(struct api_req *r)
+/* Authorizes a non-resource request (discovery, /openapi): get on its path. */
+static bool authorize_path(struct api_req *r, const char *path)
+{
+    if (!r->user || r->user == r->api->internal)
+        return true;
+    struct api_authz_req q = {.verb = "get", .group = "", .resource = "", .sub = "", .ns = "",
+                              .name = "", .path = path};
+    if (api_authz_allows(r->user, &q))
+        return true;
+    respond_forbidden(r, &q, NULL);
+    return false;
+}
+
+/* The body of a review (POST only); NULL when answered already. */
+static json_t *review_body(struct api_req *r)
 {
     if (strcmp(httpd_method(r->req), "POST")) {
         api_respond_status(r->req, 405, "MethodNotAllowed",
                            "the server does not allow this method on the requested resource");
-        return;
+        return NULL;
     }
     size_t len;
     const char *b = httpd_body(r->req, &len);
     json_t *st = NULL;
     json_t *rev = api_body_decode(b, len, api_media_of(httpd_header(r->req, "Content-Type")),
                                   &st);
-    if (!rev) {
+    if (!rev)
         api_respond_status_obj(r->req, st);
+    return rev;
+}
+
+/* Answers rev (owned) as kind with status (owned): 201, like a create. */
+static void respond_review(struct api_req *r, json_t *rev, const char *kind, json_t *status)
+{
+    json_object_set_new(rev, "status", status);
+    json_object_set_new(rev, "apiVersion", json_string("authorization.k8s.io/v1"));
+    json_object_set_new(rev, "kind", json_string(kind));
+    if (!json_is_object(json_object_get(rev, "metadata")))
+        json_object_set_new(rev, "metadata", json_object());
+    json_object_set_new(json_object_get(rev, "metadata"), "creationTimestamp", json_null());
+    httpd_respond_json(r->req, 201, rev);
+    json_decref(rev);
+}
+
+static const char *attr(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+/* POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews: what the requesting user
+ * may do (`kubectl auth can-i`). */
+static void serve_access_review(struct api_req *r)
+{
+    json_t *rev = review_body(r);
+    if (!rev)
         return;
-    }
     json_t *ra = jsonx_get(rev, "spec.resourceAttributes");
     json_t *nra = jsonx_get(rev, "spec.nonResourceAttributes");
     if (!json_is_object(ra) && !json_is_object(nra)) {
@@ -224,36 +315,49 @@ static void serve_access_review(struct api_req *r)
                            "nonResourceAttributes or resourceAttributes must be specified");
         return;
     }
-#define ATTR(o, k) (json_string_value(json_object_get((o), (k))) ? json_string_value(json_object_get((o), (k))) : "")
     struct api_authz_req q;
     memset(&q, 0, sizeof(q));
+    char key[API_KEY_MAX] = "";
     if (json_is_object(ra)) {
-        q.verb = ATTR(ra, "verb");
-        q.group = ATTR(ra, "group");
-        q.resource = ATTR(ra, "resource");
-        q.sub = ATTR(ra, "subresource");
-        q.ns = ATTR(ra, "namespace");
-        q.name = ATTR(ra, "name");
+        q.verb = attr(ra, "verb");
+        q.group = attr(ra, "group");
+        q.resource = attr(ra, "resource");
+        q.sub = attr(ra, "subresource");
+        q.ns = attr(ra, "namespace");
+        q.name = attr(ra, "name");
+        if (*q.name && *q.resource)
+            snprintf(key, sizeof(key), "%s/%s/%s/%s", q.group, q.resource, q.ns, q.name);
     } else {
-        q.verb = ATTR(nra, "verb");
-        q.resource = "";
-        q.sub = "";
-        q.path = ATTR(nra, "path");
+        q.verb = attr(nra, "verb");
+        q.group = q.resource = q.sub = q.ns = q.name = "";
+        q.path = attr(nra, "path");
     }
-#undef ATTR
-    bool allowed = api_authz_allows(r->user, &q);
+    char reason[512];
+    bool allowed = decide(r, &q, key, false, reason, sizeof(reason));
     json_t *status = json_pack("{s:b}", "allowed", allowed);
-    if (!allowed && api_authz_needs_object(r->user, &q))
-        json_object_set_new(status, "reason",
-                            json_string("allowed only for objects bound to this node"));
-    json_object_set_new(rev, "status", status);
-    json_object_set_new(rev, "apiVersion", json_string("authorization.k8s.io/v1"));
-    json_object_set_new(rev, "kind", json_string("SelfSubjectAccessReview"));
-    if (!json_is_object(json_object_get(rev, "metadata")))
-        json_object_set_new(rev, "metadata", json_object());
-    json_object_set_new(json_object_get(rev, "metadata"), "creationTimestamp", json_null());
-    httpd_respond_json(r->req, 201, rev);
-    json_decref(rev);
+    if (!allowed && *reason)
+        json_object_set_new(status, "reason", json_string(reason));
+    respond_review(r, rev, "SelfSubjectAccessReview", status);
+}
+
+/* POST /apis/authorization.k8s.io/v1/selfsubjectrulesreviews: the rules of the requesting
+ * user in spec.namespace (`kubectl auth can-i --list`), from authz's table. */
+static void serve_rules_review(struct api_req *r)
+{
+    json_t *rev = review_body(r);
+    if (!rev)
+        return;
+    const char *ns = jsonx_get_str(rev, "spec.namespace");
+    const char *node = api_authz_node_name(r->user);
+    json_t *pods = NULL;
+    if (node && ns && *ns) {
+        struct bosun_err err = {0};
+        if (api_node_pods(r->api->store, node, ns, NULL, &pods, &err))
+            log_warn("rules review: the pods of node %s in %s: %s", node, ns, err.msg);
+    }
+    json_t *status = api_authz_rules(r->user, ns, pods);
+    json_decref(pods);
+    respond_review(r, rev, "SelfSubjectRulesReview", status);
 }
 
 void api_handle(struct httpd_req *req, void *userdata)
@@ -302,7 +406,8 @@ void api_handle(struct httpd_req *req, void *userdata)
         return;
     }
     if (!strncmp(path, "/openapi/v3", 11) && (path[11] == '\0' || path[11] == '/')) {
-        api_discovery_openapi_v3(req, path + 11);
+        if (authorize_path(&r, path))
+            api_discovery_openapi_v3(req, path + 11);
         return;
     }
     struct bosun_err err = {0};
@@ -320,6 +425,8 @@ void api_handle(struct httpd_req *req, void *userdata)
                            "the server does not allow this method on the requested resource");
         return;
     }
+    if (r.path.type != API_PATH_RESOURCE && !authorize_path(&r, path))
+        return;
     switch (r.path.type) {
     case API_PATH_CORE_ROOT:
         api_discovery_root(req, true);
@@ -337,8 +444,22 @@ void api_handle(struct httpd_req *req, void *userdata)
         break;
     }
     if (!strcmp(r.path.group, "authorization.k8s.io") && !strcmp(r.path.version, "v1") &&
-        !strcmp(r.path.resource, "selfsubjectaccessreviews") && !*r.path.ns && !*r.path.name) {
-        serve_access_review(&r);
+        !*r.path.ns && !*r.path.name && !*r.path.sub &&
+        (!strcmp(r.path.resource, "selfsubjectaccessreviews") ||
+         !strcmp(r.path.resource, "selfsubjectrulesreviews"))) {
+        if (r.user && r.user != api->internal) {
+            struct api_authz_req q = {.verb = api_authz_verb(method, false, false),
+                                      .group = r.path.group, .resource = r.path.resource,
+                                      .sub = "", .ns = "", .name = ""};
+            if (!api_authz_allows(r.user, &q)) {
+                respond_forbidden(&r, &q, NULL);
+                return;
+            }
+        }
+        if (!strcmp(r.path.resource, "selfsubjectaccessreviews"))
+            serve_access_review(&r);
+        else
+            serve_rules_review(&r);
         return;
     }
     if (rewrite_bindings(&r))

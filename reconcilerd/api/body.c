@@ -249,6 +249,33 @@ fail:
     return NULL;
 }
 
+/* authorization.k8s.io/v1 SelfSubjectRulesReview (what `kubectl auth can-i --list`
+ * sends): field 1 ObjectMeta, field 2 spec {1: namespace}, field 3 status (ignored). */
+static json_t *pb_rules_review(struct pb *raw)
+{
+    static const char *const spec_fields[] = {NULL, "namespace"};
+    json_t *obj = json_pack("{s:s,s:s,s:{},s:{}}", "apiVersion", "authorization.k8s.io/v1",
+                            "kind", "SelfSubjectRulesReview", "metadata", "spec");
+    uint32_t f;
+    int wt;
+    struct pb s;
+    uint64_t iv;
+    while (raw->p < raw->end) {
+        if (pb_next(raw, &f, &wt, &s, &iv))
+            goto fail;
+        if (f != 2 || wt != 2)
+            continue;
+        json_t *spec = pb_strings(&s, spec_fields, 2);
+        if (!spec)
+            goto fail;
+        json_object_set_new(obj, "spec", spec);
+    }
+    return obj;
+fail:
+    json_decref(obj);
+    return NULL;
+}
+
 json_t *api_protobuf_decode(const unsigned char *buf, size_t len, char *msg, size_t msglen)
 {
     json_t *obj = NULL;
@@ -286,8 +313,9 @@ json_t *api_protobuf_decode(const unsigned char *buf, size_t len, char *msg, siz
         }
     }
     if (have_raw && !strcmp(api_version, "authorization.k8s.io/v1") &&
-        !strcmp(kind, "SelfSubjectAccessReview")) {
-        obj = pb_access_review(&raw);
+        (!strcmp(kind, "SelfSubjectAccessReview") || !strcmp(kind, "SelfSubjectRulesReview"))) {
+        obj = !strcmp(kind, "SelfSubjectAccessReview") ? pb_access_review(&raw)
+                                                       : pb_rules_review(&raw);
         if (!obj)
             goto malformed;
         return obj;

@@ -1,6 +1,7 @@
 /* body — decoding request bodies: JSON, YAML (schema_yaml_parse, one document) and the
- * Kubernetes protobuf envelope that `kubectl create namespace|configmap|secret` sends
- * (k8s-api-subset.md §8 item 11; only those three kinds are decoded). */
+ * Kubernetes protobuf envelope that `kubectl create namespace|configmap|secret` and
+ * `kubectl auth can-i [--list]` send (k8s-api-subset.md §8 item 11; only those kinds:
+ * Namespace, ConfigMap, Secret, SelfSubjectAccessReview, SelfSubjectRulesReview). */
 #ifndef BOSUN_API_BODY_H
 #define BOSUN_API_BODY_H
 
@@ -28,8 +29,9 @@ enum api_media api_media_of(const char *content_type);
  * JSON; YAML and apply-patch as YAML. */
 json_t *api_body_decode(const char *body, size_t len, enum api_media media, json_t **status);
 
-/* Decodes the protobuf envelope ("k8s\0" + runtime.Unknown) of a Namespace, ConfigMap or
- * Secret into its JSON form. Returns NULL with msg filled when it cannot. Exposed for tests. */
+/* Decodes the protobuf envelope ("k8s\0" + runtime.Unknown) of a Namespace, ConfigMap,
+ * Secret, SelfSubjectAccessReview or SelfSubjectRulesReview into its JSON form. Returns
+ * NULL with msg filled when it cannot. Exposed for tests. */
 json_t *api_protobuf_decode(const unsigned char *buf, size_t len, char *msg, size_t msglen);
 
 #endif

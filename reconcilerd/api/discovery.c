@@ -103,23 +103,34 @@ static bool wants_aggregated(struct httpd_req *req)
     return acc && strstr(acc, "as=APIGroupDiscoveryList") && strstr(acc, "v=v2");
 }
 
-/* authorization.k8s.io/v1 is served by the API itself (not a stored kind): only
- * selfsubjectaccessreviews, create. */
+/* authorization.k8s.io/v1 is served by the API itself (not stored kinds): the two self
+ * reviews, create only. */
 #define AUTHZ_GROUP "authorization.k8s.io"
 
-static json_t *ssar_agg(void)
+static const struct {
+    const char *resource, *singular, *kind;
+} reviews[] = {
+    {"selfsubjectaccessreviews", "selfsubjectaccessreview", "SelfSubjectAccessReview"},
+    {"selfsubjectrulesreviews", "selfsubjectrulesreview", "SelfSubjectRulesReview"},
+};
+
+static void reviews_agg(json_t *list)
 {
-    return json_pack("{s:s,s:o,s:s,s:s,s:[s],s:[]}", "resource", "selfsubjectaccessreviews",
-                     "responseKind", response_kind(AUTHZ_GROUP, "v1", "SelfSubjectAccessReview"),
-                     "scope", "Cluster", "singularResource", "selfsubjectaccessreview", "verbs",
-                     "create", "subresources");
+    for (size_t i = 0; i < sizeof(reviews) / sizeof(reviews[0]); i++)
+        json_array_append_new(
+            list, json_pack("{s:s,s:o,s:s,s:s,s:[s],s:[]}", "resource", reviews[i].resource,
+                            "responseKind", response_kind(AUTHZ_GROUP, "v1", reviews[i].kind),
+                            "scope", "Cluster", "singularResource", reviews[i].singular,
+                            "verbs", "create", "subresources"));
 }
 
-static json_t *ssar_legacy(void)
+static void reviews_legacy(json_t *list)
 {
-    return json_pack("{s:s,s:s,s:b,s:s,s:[s]}", "name", "selfsubjectaccessreviews",
-                     "singularName", "selfsubjectaccessreview", "namespaced", 0, "kind",
-                     "SelfSubjectAccessReview", "verbs", "create");
+    for (size_t i = 0; i < sizeof(reviews) / sizeof(reviews[0]); i++)
+        json_array_append_new(list, json_pack("{s:s,s:s,s:b,s:s,s:[s]}", "name",
+                                              reviews[i].resource, "singularName",
+                                              reviews[i].singular, "namespaced", 0, "kind",
+                                              reviews[i].kind, "verbs", "create"));
 }
 
 /* Distinct group/version pairs in registry order; returns count. */
@@ -189,7 +200,7 @@ void api_discovery_root(struct httpd_req *req, bool core)
                     if (!strcmp(ks[i].group, gvs[h].group) && !strcmp(ks[i].version, gvs[h].version))
                         json_array_append_new(res, agg_resource(&ks[i]));
                 if (!strcmp(gvs[h].group, AUTHZ_GROUP))
-                    json_array_append_new(res, ssar_agg());
+                    reviews_agg(res);
                 json_array_append_new(versions,
                                       json_pack("{s:s,s:o,s:s}", "version", gvs[h].version,
                                                 "resources", res, "freshness", "Current"));
@@ -271,7 +282,7 @@ void api_discovery_group_version(struct httpd_req *req, const char *group, const
         if (!strcmp(ks[i].group, group) && !strcmp(ks[i].version, version))
             legacy_resources(&ks[i], res);
     if (!strcmp(group, AUTHZ_GROUP) && !strcmp(version, "v1"))
-        json_array_append_new(res, ssar_legacy());
+        reviews_legacy(res);
     if (!json_array_size(res)) {
         json_decref(res);
         api_respond_not_found_path(req);

@@ -2,7 +2,8 @@
 # nodeagent against a real reconcilerd: node registration and heartbeat, podCIDR from the
 # node IPAM controller, pods bound through the API run under runc with status written
 # back, logs through the API's log subresource, deletion finished by the node, mirror
-# pods for static pods.
+# pods for static pods. reconcilerd authorizes: the agent is system:node:<name> (group
+# system:nodes, the node rules of reconcilerd/api/authz.c), the test an admin.
 source "$(dirname "$0")/../lib.sh"
 
 api_setup() {
@@ -33,11 +34,16 @@ api_setup() {
     local port
     port=$(free_port)
     API=http://127.0.0.1:$port
+    printf 'admin-token,admin,1,"system:masters"\nnode-token,system:node:%s,2,"system:nodes"\n' \
+        "$NODE" >"$TEST_TMP/tokens.csv"
+    echo node-token >"$TEST_TMP/node.token"
+    CURL=(curl -H "Authorization: Bearer admin-token")
     # The whole cluster CIDR is one /24: the node's podCIDR is known in advance.
     "$BOSUN_BIN/reconcilerd" --listen "127.0.0.1:$port" --data-dir "$TEST_TMP/store" \
+        --token-auth-file "$TEST_TMP/tokens.csv" \
         --cluster-cidr "10.244.$OCTET.0/24" --node-cidr-mask 24 >"$TEST_TMP/reconcilerd.log" 2>&1 &
     API_PID=$!
-    wait_for 30 curl -sf "$API/api/v1/namespaces/default" || fail "reconcilerd did not come up"
+    wait_for 30 "${CURL[@]}" -sf "$API/api/v1/namespaces/default" || fail "reconcilerd did not come up"
 }
 
 api_cleanup() {
@@ -65,13 +71,14 @@ start_agent() {
     LOGPORT=$(free_port)
     "$BOSUN_BIN/nodeagent" --node-name "$NODE" --node-ip 127.0.0.1 --root-dir "$ROOT" \
         --manifest-dir "$MAN" --bridge "$BR" --image-dir "$IMAGES" --server "$API" \
+        --token-file "$TEST_TMP/node.token" \
         --listen "127.0.0.1:$LOGPORT" --log-level debug >>"$TEST_TMP/agent.log" 2>&1 &
     AGENT=$!
 }
 
-get() { curl -sf "$API$1"; }
+get() { "${CURL[@]}" -sf "$API$1"; }
 pod_phase_is() { [ "$(get "/api/v1/namespaces/default/pods/$1" | jq -r .status.phase)" = "$2" ]; }
-gone() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$API$1")" = 404 ]; }
+gone() { [ "$("${CURL[@]}" -s -o /dev/null -w '%{http_code}' "$API$1")" = 404 ]; }
 
 test_api_pods_run_report_and_go() {
     api_setup
@@ -107,7 +114,7 @@ EOF
 
     # A pod bound through the API runs; status and logs come back.
     local t0=$SECONDS
-    curl -sf -XPOST -H 'Content-Type: application/json' "$API/api/v1/namespaces/default/pods" -d "{
+    "${CURL[@]}" -sf -XPOST -H 'Content-Type: application/json' "$API/api/v1/namespaces/default/pods" -d "{
       \"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": \"hello\"},
       \"spec\": {\"nodeName\": \"$NODE\", \"terminationGracePeriodSeconds\": 1,
         \"containers\": [{\"name\": \"main\", \"image\": \"busybox:1.35\",
@@ -118,13 +125,13 @@ EOF
     ip=$(get /api/v1/namespaces/default/pods/hello | jq -r .status.podIP)
     case $ip in 10.244.$OCTET.*) ;; *) fail "podIP $ip" ;; esac
     wait_for 10 eval '[ "$(get /api/v1/namespaces/default/pods/hello/log)" = "hello from the api" ]' ||
-        fail "log: $(curl -s "$API/api/v1/namespaces/default/pods/hello/log")"
+        fail "log: $("${CURL[@]}" -s "$API/api/v1/namespaces/default/pods/hello/log")"
 
     # Delete: the node stops it and finishes the delete; its netns goes.
     local uid netns
     uid=$(get /api/v1/namespaces/default/pods/hello | jq -r .metadata.uid)
     netns=$(jq -r .netns "$ROOT/pods/$uid/state.json")
-    curl -sf -XDELETE "$API/api/v1/namespaces/default/pods/hello" >/dev/null
+    "${CURL[@]}" -sf -XDELETE "$API/api/v1/namespaces/default/pods/hello" >/dev/null
     wait_for 20 gone /api/v1/namespaces/default/pods/hello || fail "pod not deleted"
     wait_for 10 eval '! ip netns list | grep -q "^$netns\b"' || fail "netns $netns left"
 

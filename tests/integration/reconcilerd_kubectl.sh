@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # kubectl 1.32 against a live reconcilerd (ASan+UBSan build): authorization (Forbidden
-# messages, `auth can-i`), per-user limits (429), namespace termination, foreground
+# messages, `auth can-i` and `auth can-i --list`, a node's reads of Secrets and
+# ConfigMaps), per-user limits (429), namespace termination, foreground
 # deletion and finalizers, server-side apply conflicts, diff, edit, patch, annotate,
 # delete -l, describe with events, logs -f, rollout status, api-resources, create.
 #
 # kubectl sends bearer tokens only to https:// servers (client-go drops credentials for
-# plain http), and reconcilerd serves plain HTTP for now, so the tests put a small TLS
-# terminator (tests/fixtures/api/tlsproxy.py) in front of it.
+# plain http), so reconcilerd serves HTTPS with a certificate from a throwaway CA made by
+# openssl, and the kubeconfig trusts that CA (certificate-authority-data), as `bosun up`'s
+# does.
 . "$(dirname "$0")/../lib.sh"
 
 PY=/usr/bin/python3
-FIX=$BOSUN_TOP/tests/fixtures/api
 
 need_tools() {
     command -v kubectl >/dev/null || skip "kubectl not on PATH"
@@ -18,9 +19,26 @@ need_tools() {
     [ -x $PY ] || skip "$PY missing"
 }
 
-# start_cluster [reconcilerd flags...]: reconcilerd + TLS proxy + kubeconfig with the
+# make_pki DIR: a CA (ca.crt, ca.key) and a serving certificate for 127.0.0.1 signed by
+# it (server.crt, server.key), EC P-256 like lib/pki's.
+make_pki() {
+    local d=$1
+    mkdir -p "$d"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+        -subj /CN=bosun-test-ca -keyout "$d/ca.key" -out "$d/ca.crt" \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+        >/dev/null 2>&1 || fail "openssl: CA"
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+        -keyout "$d/server.key" -out "$d/server.csr" >/dev/null 2>&1 || fail "openssl: CSR"
+    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' >"$d/ext"
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+        -days 1 -extfile "$d/ext" -out "$d/server.crt" >/dev/null 2>&1 || fail "openssl: sign"
+}
+
+# start_cluster [reconcilerd flags...]: reconcilerd serving HTTPS + kubeconfig with the
 # contexts admin (system:masters), viewer (bosun:viewer), node (system:node:n1),
-# sched (bosun:scheduler), gitsync (bosun:gitsync). Sets PORT API TPORT K KC.
+# sched (bosun:scheduler), gitsync (bosun:gitsync), each a token and the CA's data.
+# Sets PORT API CURL K KC.
 start_cluster() {
     need_tools
     cat >"$TEST_TMP/tokens.csv" <<'EOF'
@@ -30,26 +48,22 @@ node-token,system:node:n1,3,"system:nodes"
 sched-token,system:scheduler,4,"bosun:scheduler"
 gitsync-token,gitsync,5,"bosun:gitsync"
 EOF
+    make_pki "$TEST_TMP/pki"
     PORT=$(free_port)
-    API=http://127.0.0.1:$PORT
+    API=https://127.0.0.1:$PORT
+    CURL=(curl --cacert "$TEST_TMP/pki/ca.crt")
     "$BOSUN_BIN/reconcilerd" --listen "127.0.0.1:$PORT" --data-dir "$TEST_TMP/data" \
+        --tls-cert-file "$TEST_TMP/pki/server.crt" --tls-private-key-file "$TEST_TMP/pki/server.key" \
         --token-auth-file "$TEST_TMP/tokens.csv" "$@" >>"$TEST_TMP/reconcilerd.log" 2>&1 &
     PID=$!
     defer "kill $PID"
-    wait_for 15 curl -sf "$API/healthz" || { cat "$TEST_TMP/reconcilerd.log"; fail "reconcilerd did not start"; }
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TEST_TMP/key.pem" -out "$TEST_TMP/cert.pem" \
-        -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1
-    TPORT=$(free_port)
-    $PY "$FIX/tlsproxy.py" "$TEST_TMP/cert.pem" "$TEST_TMP/key.pem" "$TPORT" "$PORT" \
-        >"$TEST_TMP/tlsproxy.log" 2>&1 &
-    defer "kill $!"
-    wait_for 10 grep -q ready "$TEST_TMP/tlsproxy.log" || fail "tls proxy did not start"
+    wait_for 15 "${CURL[@]}" -sf "$API/healthz" || { cat "$TEST_TMP/reconcilerd.log"; fail "reconcilerd did not start"; }
     KC=$TEST_TMP/kubeconfig
     {
         echo "apiVersion: v1"
         echo "kind: Config"
         echo "clusters:"
-        echo "- {name: bosun, cluster: {server: \"https://127.0.0.1:$TPORT\", insecure-skip-tls-verify: true}}"
+        echo "- {name: bosun, cluster: {server: \"$API\", certificate-authority-data: $(base64 -w0 <"$TEST_TMP/pki/ca.crt")}}"
         echo "users:"
         for u in admin viewer node sched gitsync; do echo "- {name: $u, user: {token: $u-token}}"; done
         echo "contexts:"
@@ -74,7 +88,7 @@ stop_cluster() {
 as() {
     local t=$1 m=$2 p=$3
     shift 3
-    curl -s -X "$m" -H "Authorization: Bearer $t" -w '\nHTTP %{http_code}\n' "$@" "$API$p"
+    "${CURL[@]}" -s -X "$m" -H "Authorization: Bearer $t" -w '\nHTTP %{http_code}\n' "$@" "$API$p"
 }
 code_of() { tail -n1 <<<"$1" | awk '{print $2}'; }
 body_of() { sed '$d' <<<"$1"; }
@@ -106,7 +120,9 @@ test_kubectl_forbidden_messages_and_auth_can_i() {
     "${K[@]}" --context sched auth can-i delete pods >/dev/null && fail "sched delete"
     [ "$("${K[@]}" --context gitsync auth can-i create deployments.apps -n web)" = yes ] || fail "gitsync deploy"
     "${K[@]}" --context gitsync auth can-i delete nodes >/dev/null && fail "gitsync nodes"
-    "${K[@]}" api-resources | grep -q selfsubjectaccessreviews || fail "SSAR not discoverable"
+    out=$("${K[@]}" api-resources)
+    grep -Eq '^selfsubjectaccessreviews +authorization.k8s.io/v1 +false +SelfSubjectAccessReview' <<<"$out" || fail "SSAR not discoverable: $out"
+    grep -Eq '^selfsubjectrulesreviews +authorization.k8s.io/v1 +false +SelfSubjectRulesReview' <<<"$out" || fail "SSRR not discoverable: $out"
     # node rules on objects: its own Node, mirror pods, status and final delete of its pods
     out=$(as node-token POST /api/v1/nodes "${JSON[@]}" -d '{"metadata":{"name":"n1"}}')
     [ "$(code_of "$out")" = 201 ] || fail "node creates itself: $out"
@@ -139,11 +155,140 @@ test_kubectl_forbidden_messages_and_auth_can_i() {
     stop_cluster
 }
 
+# can_i_listed LIST_OUTPUT VERB RESOURCE[.GROUP][/SUB] [NAME]: whether a line of
+# `kubectl auth can-i --list` output covers the request (RBAC matching: "*.*", "*" verbs,
+# empty resource names = every name). Prints yes or no.
+can_i_listed() {
+    python3 - "$@" <<'PYEOF'
+import re, sys
+out, verb, res = sys.argv[1], sys.argv[2], sys.argv[3]
+name = sys.argv[4] if len(sys.argv) > 4 else ""
+ok = False
+for line in out.splitlines()[1:]:
+    m = re.match(r'^(\S*)\s+\[(.*?)\]\s+\[(.*?)\]\s+\[(.*?)\]\s*$', line)
+    if not m or not m.group(1):
+        continue
+    names, verbs = m.group(3).split(), m.group(4).split()
+    if m.group(1) not in ("*.*", res) or not ("*" in verbs or verb in verbs):
+        continue
+    if names and name not in names:
+        continue
+    ok = True
+print("yes" if ok else "no")
+PYEOF
+}
+
+test_kubectl_auth_can_i_list_tells_the_enforced_rules() {
+    start_cluster
+    local out c
+    out=$("${K[@]}" auth can-i --list 2>&1) || fail "admin --list: $out"
+    grep -Eq '^\*\.\* +\[\] +\[\] +\[\*\]$' <<<"$out" || fail "admin resources: $out"
+    grep -Eq '^ +\[\*\] +\[\] +\[\*\]$' <<<"$out" || fail "admin non-resource: $out"
+    grep -q 'Warning' <<<"$out" && fail "admin list incomplete: $out"
+    out=$("${K[@]}" --context viewer auth can-i --list 2>&1) || fail "viewer --list: $out"
+    grep -Eq '^pods +\[\] +\[\] +\[get list watch\]$' <<<"$out" || fail "viewer pods: $out"
+    grep -Eq '^deployments\.apps/scale +\[\] +\[\] +\[get list watch\]$' <<<"$out" || fail "viewer scale: $out"
+    grep -Eq '^pods/log +\[\] +\[\] +\[get\]$' <<<"$out" || fail "viewer logs: $out"
+    grep -Eq '^ +\[/version\] +\[\] +\[get\]$' <<<"$out" || fail "viewer discovery: $out"
+    grep -Eq '^secrets ' <<<"$out" && fail "viewer lists secrets: $out"
+    grep -E '\[(create|delete|patch|update|\*)\]' <<<"$out" | grep -vq selfsubject && fail "viewer writes: $out"
+    # the review in JSON, and legacy discovery lists it (kubectl used aggregated)
+    out=$(as viewer-token POST /apis/authorization.k8s.io/v1/selfsubjectrulesreviews "${JSON[@]}" -d '{"spec":{"namespace":"default"}}')
+    [ "$(code_of "$out")" = 201 ] || fail "SSRR JSON: $out"
+    [ "$(body_of "$out" | jget '" ".join(map(str, [d["kind"], d["apiVersion"], d["spec"]["namespace"], d["status"]["incomplete"], "secrets" in str(d["status"]["resourceRules"])]))')" = "SelfSubjectRulesReview authorization.k8s.io/v1 default False False" ] || fail "SSRR body: $out"
+    out=$(as viewer-token GET /apis/authorization.k8s.io/v1)
+    [ "$(body_of "$out" | jget '" ".join(r["name"] for r in d["resources"])')" = "selfsubjectaccessreviews selfsubjectrulesreviews" ] || fail "legacy discovery: $out"
+    out=$(as viewer-token GET /apis)
+    grep -q '"name":"authorization.k8s.io"' <<<"$out" || fail "legacy group list: $out"
+    # only create is allowed (and served) on the reviews: authorization first, as in Kubernetes
+    out=$(as viewer-token GET /apis/authorization.k8s.io/v1/selfsubjectrulesreviews)
+    [ "$(code_of "$out")" = 403 ] || fail "viewer GET on the review: $out"
+    out=$(as admin-token GET /apis/authorization.k8s.io/v1/selfsubjectrulesreviews)
+    [ "$(code_of "$out")" = 405 ] || fail "admin GET on the review: $out"
+    out=$("${K[@]}" --context sched auth can-i --list -n web 2>&1) || fail "sched --list: $out"
+    grep -Eq '^pods/binding +\[\] +\[\] +\[create\]$' <<<"$out" || fail "sched binding: $out"
+    grep -Eq '^pods/status +\[\] +\[\] +\[get patch update\]$' <<<"$out" || fail "sched status: $out"
+    grep -Eq '^leases\.coordination\.k8s\.io +\[\] +\[\] +\[\*\]$' <<<"$out" || fail "sched leases: $out"
+    # every listing agrees with what `auth can-i VERB RESOURCE` (the server's decision) says
+    local checks=(
+        "get pods" "list pods" "delete pods" "create pods/binding" "patch pods/status"
+        "get secrets" "list secrets" "create deployments.apps" "get deployments.apps/scale"
+        "patch deployments.apps/scale" "watch nodes" "patch nodes" "delete namespaces"
+        "get pods/log" "create gitrepositories.bosun.io" "list leases.coordination.k8s.io"
+        "create events" "get endpoints"
+    )
+    for c in admin viewer sched gitsync; do
+        local list want got verb res sub args
+        list=$("${K[@]}" --context $c auth can-i --list 2>/dev/null)
+        for chk in "${checks[@]}"; do
+            verb=${chk%% *} res=${chk#* } sub=
+            args=("$res")
+            if [[ $res == */* ]]; then sub=${res#*/} res=${res%/*} args=("$res" --subresource="$sub"); fi
+            want=$(can_i_listed "$list" "$verb" "${res}${sub:+/$sub}")
+            got=$("${K[@]}" --context $c auth can-i "$verb" "${args[@]}" 2>/dev/null) || true
+            [ "${got%% *}" = "$want" ] || fail "$c: can-i $verb ${args[*]} says '$got', --list says $want"
+        done
+    done
+    stop_cluster
+}
+
+# The node may read the Secrets and ConfigMaps its pods use, nothing else (Kubernetes'
+# node authorizer); kubectl, curl for the exact Status bodies.
+test_node_reads_only_the_secrets_and_configmaps_of_its_pods() {
+    start_cluster
+    local out n
+    for n in s1 s2 pull; do "${K[@]}" create secret generic $n --from-literal=k=v >/dev/null; done
+    for n in c1 c2; do "${K[@]}" create configmap $n --from-literal=k=v >/dev/null; done
+    out=$(as admin-token POST /api/v1/namespaces/default/pods "${JSON[@]}" -d '{"metadata":{"name":"uses"},"spec":{"nodeName":"n1","imagePullSecrets":[{"name":"pull"}],"volumes":[{"name":"v","secret":{"secretName":"s1"}}],"containers":[{"name":"c","image":"busybox:1.35","env":[{"name":"A","valueFrom":{"configMapKeyRef":{"name":"c1","key":"k"}}}]}]}}')
+    [ "$(code_of "$out")" = 201 ] || fail "pod: $out"
+    as admin-token POST /api/v1/namespaces/default/pods "${JSON[@]}" -d '{"metadata":{"name":"elsewhere"},"spec":{"nodeName":"n2","volumes":[{"name":"v","secret":{"secretName":"s2"}}],"containers":[{"name":"c","image":"busybox:1.35"}]}}' >/dev/null
+    # referenced by its pod: readable, by kubectl too
+    [ "$("${K[@]}" --context node get secret s1 -o jsonpath='{.data.k}')" = dg== ] || fail "node get s1"
+    "${K[@]}" --context node get secret pull >/dev/null || fail "image pull secret"
+    "${K[@]}" --context node get configmap c1 >/dev/null || fail "node get c1"
+    out=$(as node-token GET '/api/v1/namespaces/default/secrets?fieldSelector=metadata.name%3Ds1&watch=true&timeoutSeconds=1')
+    [ "$(code_of "$out")" = 200 ] && grep -q '"type":"ADDED"' <<<"$out" || fail "single-object watch: $out"
+    # another node's secret, an unused configmap: Forbidden with the node authorizer's reason
+    out=$(as node-token GET /api/v1/namespaces/default/secrets/s2)
+    [ "$(code_of "$out")" = 403 ] || fail "s2: $out"
+    [ "$(body_of "$out" | jget '" ".join(map(str, [d["kind"], d["status"], d["reason"], d["code"], json.dumps(d["details"], sort_keys=True)]))')" = "Status Failure Forbidden 403 {\"kind\": \"secrets\", \"name\": \"s2\"}" ] || fail "s2 status: $out"
+    [ "$(body_of "$out" | jget 'd["message"]')" = "secrets \"s2\" is forbidden: User \"system:node:n1\" cannot get resource \"secrets\" in API group \"\" in the namespace \"default\": no relationship found between node 'n1' and this object" ] || fail "s2 message: $out"
+    out=$("${K[@]}" --context node get configmap c2 2>&1) && fail "node read c2: $out"
+    grep -qF "Error from server (Forbidden): configmaps \"c2\" is forbidden: User \"system:node:n1\" cannot get resource \"configmaps\" in API group \"\" in the namespace \"default\": no relationship found between node 'n1' and this object" <<<"$out" || fail "c2 message: $out"
+    # lists and watches of many
+    out=$(as node-token GET /api/v1/secrets)
+    [ "$(code_of "$out")" = 403 ] || fail "all secrets: $out"
+    [ "$(body_of "$out" | jget 'd["message"]')" = 'secrets is forbidden: User "system:node:n1" cannot list resource "secrets" in API group "" at the cluster scope: can only read namespaced object of this type' ] || fail "all secrets message: $out"
+    out=$("${K[@]}" --context node get secrets 2>&1) && fail "node listed secrets: $out"
+    grep -qF 'secrets is forbidden: User "system:node:n1" cannot list resource "secrets" in API group "" in the namespace "default": No Object name found' <<<"$out" || fail "list message: $out"
+    out=$(as node-token GET '/api/v1/configmaps?watch=true')
+    [ "$(code_of "$out")" = 403 ] || fail "watch all configmaps: $out"
+    # auth can-i and --list say the same
+    [ "$("${K[@]}" --context node auth can-i get secrets/s1)" = yes ] || fail "can-i s1"
+    out=$("${K[@]}" --context node auth can-i get secrets/s2) && fail "can-i s2: $out"
+    [ "$out" = "no - no relationship found between node 'n1' and this object" ] || fail "can-i s2 reason: $out"
+    [ "$("${K[@]}" --context node auth can-i delete pods/uses)" = yes ] || fail "can-i final delete of its pod"
+    "${K[@]}" --context node auth can-i delete pods/elsewhere >/dev/null && fail "can-i delete another node's pod"
+    out=$("${K[@]}" --context node auth can-i --list 2>&1) || fail "node --list: $out"
+    grep -Eq '^secrets +\[\] +\[s1\] +\[get list watch\]$' <<<"$out" || fail "node secrets rule: $out"
+    grep -Eq '^secrets +\[\] +\[pull\] +\[get list watch\]$' <<<"$out" || fail "node pull secret rule: $out"
+    grep -Eq '^secrets +\[\] +\[s2\]' <<<"$out" && fail "another node's secret listed: $out"
+    grep -Eq '^configmaps +\[\] +\[c1\] +\[get list watch\]$' <<<"$out" || fail "node configmaps rule: $out"
+    grep -Eq '^pods +\[\] +\[uses\] +\[delete\]$' <<<"$out" || fail "node pods rule: $out"
+    grep -Eq '^nodes/status +\[\] +\[n1\] +\[get patch update\]$' <<<"$out" || fail "node status rule: $out"
+    grep -q 'Warning: the list may be incomplete: creating a mirror pod' <<<"$out" || fail "mirror pods not said: $out"
+    # once the pod is gone, so is the relationship
+    as node-token DELETE /api/v1/namespaces/default/pods/uses "${JSON[@]}" -d '{"gracePeriodSeconds":0}' >/dev/null
+    out=$(as node-token GET /api/v1/namespaces/default/secrets/s1)
+    [ "$(code_of "$out")" = 403 ] || fail "s1 after the pod left: $out"
+    stop_cluster
+}
+
 test_per_user_request_rate_and_watch_limits() {
     start_cluster --max-requests-per-user 1 --max-request-burst-per-user 3 --max-watches-per-user 1
     local i codes="" code out
     for i in $(seq 1 20); do
-        code=$(curl -s -D "$TEST_TMP/h" -o "$TEST_TMP/b" -w '%{http_code}' -H 'Authorization: Bearer viewer-token' "$API/api/v1/namespaces")
+        code=$("${CURL[@]}" -s -D "$TEST_TMP/h" -o "$TEST_TMP/b" -w '%{http_code}' -H 'Authorization: Bearer viewer-token' "$API/api/v1/namespaces")
         codes+=" $code"
         [ "$code" = 429 ] && break
     done
@@ -152,18 +297,18 @@ test_per_user_request_rate_and_watch_limits() {
     grep -qi '^Retry-After: [0-9]' "$TEST_TMP/h" || fail "Retry-After: $(cat "$TEST_TMP/h")"
     grep -q '"reason":"TooManyRequests"' "$TEST_TMP/b" && grep -q '"code":429' "$TEST_TMP/b" || fail "status: $(cat "$TEST_TMP/b")"
     # another user is not starved
-    [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer admin-token' "$API/api/v1/namespaces")" = 200 ] || fail "admin starved"
+    [ "$("${CURL[@]}" -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer admin-token' "$API/api/v1/namespaces")" = 200 ] || fail "admin starved"
     # watches: one per user here
-    curl -sN -H 'Authorization: Bearer admin-token' "$API/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=20" >/dev/null &
+    "${CURL[@]}" -sN -H 'Authorization: Bearer admin-token' "$API/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=20" >/dev/null &
     local w=$!
     defer "kill $w"
     sleep 1
-    out=$(curl -s -w '\nHTTP %{http_code}\n' -H 'Authorization: Bearer admin-token' "$API/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=2")
+    out=$("${CURL[@]}" -s -w '\nHTTP %{http_code}\n' -H 'Authorization: Bearer admin-token' "$API/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=2")
     [ "$(code_of "$out")" = 429 ] && grep -q 'too many open watches' <<<"$out" || fail "second watch: $out"
     kill $w
     wait $w 2>/dev/null || true
     sleep 1
-    out=$(curl -s -w '\nHTTP %{http_code}\n' -H 'Authorization: Bearer admin-token' "$API/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=1")
+    out=$("${CURL[@]}" -s -w '\nHTTP %{http_code}\n' -H 'Authorization: Bearer admin-token' "$API/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=1")
     [ "$(code_of "$out")" = 200 ] || fail "slot not given back: $out"
     stop_cluster
 }

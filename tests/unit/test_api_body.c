@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "reconcilerd/api/body.h"
@@ -76,12 +77,40 @@ static void test_protobuf_configmap_data_and_errors(void **state)
     json_decref(st);
 }
 
+static void test_protobuf_rules_review_from_kubectl_auth_can_i_list(void **state)
+{
+    (void)state;
+    /* the body `kubectl auth can-i --list -n web` (v1.32) sent, as captured */
+    static const char hex[] =
+        "6b3873000a310a17617574686f72697a6174696f6e2e6b38732e696f2f7631121653656c665375626a"
+        "65637452756c6573526576696577121f0a100a0012001a0022002a0032003800420012050a037765621a"
+        "04180022001a002200";
+    unsigned char body[sizeof(hex) / 2];
+    for (size_t i = 0; i < sizeof(body); i++) {
+        unsigned int b;
+        assert_int_equal(sscanf(hex + 2 * i, "%2x", &b), 1);
+        body[i] = (unsigned char)b;
+    }
+    char msg[256] = "";
+    json_t *o = api_protobuf_decode(body, sizeof(body), msg, sizeof(msg));
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "kind")), "SelfSubjectRulesReview");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "spec"),
+                                                          "namespace")),
+                        "web");
+    json_decref(o);
+    /* truncated inside spec: malformed, not a crash */
+    o = api_protobuf_decode(body, sizeof(body) - 14, msg, sizeof(msg));
+    assert_null(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_media_types_ignore_parameters),
         cmocka_unit_test(test_protobuf_namespace_from_kubectl_create),
         cmocka_unit_test(test_protobuf_configmap_data_and_errors),
+        cmocka_unit_test(test_protobuf_rules_review_from_kubectl_auth_can_i_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
