@@ -251,6 +251,7 @@ int main(int argc, char **argv)
         .user_burst = (double)opt.user_burst,
         .max_watches_per_user = (long)opt.max_watches_per_user,
         .internal_user = internal_user,
+        .shared_store = etcd != NULL,
     };
     if ((rc = api_new(&ao, &api, &err))) {
         log_error("api: %s", err.msg);
