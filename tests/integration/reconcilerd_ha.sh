@@ -5,7 +5,8 @@
 # at the same time through different replicas get distinct ClusterIPs and NodePorts; a
 # leader killed with SIGKILL is replaced within the lease duration (15 s; the time is
 # printed) and the new leader reconciles; a leader stopped with SIGTERM gives the Lease
-# back and is replaced within seconds.
+# back and is replaced within seconds; a paused leader steps down when it runs again and
+# can lead again later.
 source "$(dirname "$0")/../lib.sh"
 
 # note: a line for the person running the suite (run_tests keeps a passing test's output
@@ -302,6 +303,46 @@ test_killed_leader_is_replaced_within_the_lease_duration() {
     wait_for 30 count_is "$(url "$last")" '/api/v1/namespaces/default/pods?labelSelector=app%3Dafter' 3 ||
         fail "the scale was not reconciled by the last replica"
     stop_replica "$last"
+}
+
+test_paused_leader_steps_down_and_can_lead_again() {
+    start_etcd
+    start_replica a
+    start_replica b
+    wait_for 20 has_leader a b || fail "no replica took the Lease"
+    local lead other
+    lead=$(leader_of a b)
+    other=$(printf '%s\n' a b | grep -vx "$lead")
+    wait_for 20 grep -q 'loops running' "$TEST_TMP/$lead.log" || fail "the leader runs no controllers"
+    # a leader that stops answering (SIGSTOP) is replaced once its lease expires ...
+    kill -STOP "$(pid "$lead")"
+    defer "kill -CONT $(pid "$lead")"
+    wait_for 25 grep -q 'became leader' "$TEST_TMP/$other.log" || fail "$other did not take over"
+    # ... and, when it runs again, sees the Lease is someone else's and stops its controllers
+    kill -CONT "$(pid "$lead")"
+    wait_for 10 grep -q 'lost leadership (the Lease is held by' "$TEST_TMP/$lead.log" ||
+        fail "the old leader did not step down"
+    wait_for 5 sh -c "curl -sf '$(metrics "$lead")' | grep -q 'master_status{name=\"bosun-controllers\"} 0'" ||
+        fail "metrics of the old leader"
+    curl -sf -X POST "${JSON[@]}" "$(url "$lead")/apis/apps/v1/namespaces/default/deployments" \
+        -d "$(deployment web 2)" >/dev/null || fail "create the Deployment"
+    wait_for 30 count_is "$(url "$lead")" '/api/v1/namespaces/default/pods?labelSelector=app%3Dweb' 2 ||
+        fail "the Deployment was not reconciled"
+    sleep 3
+    count_is "$(url "$lead")" '/api/v1/namespaces/default/pods?labelSelector=app%3Dweb' 2 ||
+        fail "two sets of controllers acted"
+    # it leads again (fresh controllers in the same process) when the other one leaves
+    stop_replica "$other"
+    wait_for 10 sh -c "[ \$(grep -c 'became leader' '$TEST_TMP/$lead.log') = 2 ]" ||
+        fail "the old leader did not lead again"
+    wait_for 20 sh -c "[ \$(grep -c 'loops running' '$TEST_TMP/$lead.log') = 2 ]" ||
+        fail "its controllers did not start again"
+    curl -sf -X PATCH -H 'Content-Type: application/merge-patch+json' \
+        "$(url "$lead")/apis/apps/v1/namespaces/default/deployments/web" -d '{"spec":{"replicas":3}}' >/dev/null ||
+        fail "scale"
+    wait_for 30 count_is "$(url "$lead")" '/api/v1/namespaces/default/pods?labelSelector=app%3Dweb' 3 ||
+        fail "the scale was not reconciled"
+    stop_replica "$lead"
 }
 
 run_tests
