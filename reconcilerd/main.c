@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "lib/err.h"
 #include "lib/fileutil.h"
@@ -16,6 +18,7 @@
 #include "reconcilerd/api/api.h"
 #include "reconcilerd/api/auth.h"
 #include "reconcilerd/controllers/controllers.h"
+#include "reconcilerd/controllers/leader.h"
 #include "reconcilerd/store/store.h"
 
 /* Parsed flags: one of the two globals STYLE.md allows. */
@@ -39,6 +42,10 @@ static struct {
     long long user_burst;
     long long max_watches_per_user;
     long long api_threads;
+    int leader_elect; /* -1: on with etcd, off with the file store */
+    int64_t lease_duration_ms;
+    int64_t renew_deadline_ms;
+    int64_t retry_period_ms;
 } opt = {
     .listen = "127.0.0.1:6443",
     .data_dir = "/var/lib/bosun/store",
@@ -55,6 +62,10 @@ static struct {
     .user_burst = 1000,
     .max_watches_per_user = 500,
     .api_threads = 64,
+    .leader_elect = -1,
+    .lease_duration_ms = 15000,
+    .renew_deadline_ms = 10000,
+    .retry_period_ms = 2000,
 };
 
 static const struct flag_def flag_defs[] = {
@@ -88,6 +99,16 @@ static const struct flag_def flag_defs[] = {
     {"api-threads", FLAG_INT, &opt.api_threads,
      "API worker threads; a write waits for its disk sync on one, so more threads mean "
      "bigger group commits [64]"},
+    {"leader-elect", FLAG_BOOL, &opt.leader_elect,
+     "run the controllers only while holding the Lease bosun-system/bosun-controllers, so "
+     "that several replicas can share one etcd [true with --store etcd:, false with the file "
+     "store]"},
+    {"leader-elect-lease-duration", FLAG_DURATION, &opt.lease_duration_ms,
+     "how long other replicas wait after the leader's last renewal before taking over [15s]"},
+    {"leader-elect-renew-deadline", FLAG_DURATION, &opt.renew_deadline_ms,
+     "the leader stops its controllers when it could not renew for this long [10s]"},
+    {"leader-elect-retry-period", FLAG_DURATION, &opt.retry_period_ms,
+     "how often the leader renews and the others try [2s]"},
     {0},
 };
 
@@ -114,23 +135,71 @@ static int host_is_loopback(const char *host)
     return !strncmp(host, "127.", 4) || !strcmp(host, "localhost") || !strcmp(host, "::1");
 }
 
+/* What /healthz and /metrics read (set before the health server starts). */
+struct health_ctx {
+    struct store *st;
+    struct ctrl_leader *leader; /* NULL without leader election */
+};
+
 static void health_handler(struct httpd_req *req, void *userdata)
 {
-    struct store *st = userdata;
+    struct health_ctx *h = userdata;
     const char *path = httpd_path(req);
     if (!strcmp(path, "/healthz") || !strcmp(path, "/readyz") || !strcmp(path, "/livez")) {
         httpd_respond(req, 200, "text/plain", "ok", 2);
     } else if (!strcmp(path, "/metrics")) {
-        char buf[256];
+        char buf[768];
         int n = snprintf(buf, sizeof(buf),
                          "# HELP bosun_store_revision The store's last revision.\n"
                          "# TYPE bosun_store_revision gauge\n"
                          "bosun_store_revision %" PRIu64 "\n",
-                         store_revision(st));
+                         store_revision(h->st));
+        if (h->leader)
+            n += snprintf(buf + n, sizeof(buf) - (size_t)n,
+                          "# HELP leader_election_master_status 1 while this replica holds "
+                          "the controllers' Lease.\n"
+                          "# TYPE leader_election_master_status gauge\n"
+                          "leader_election_master_status{name=\"bosun-controllers\"} %d\n",
+                          ctrl_leader_is_leader(h->leader) ? 1 : 0);
         httpd_respond(req, 200, "text/plain; version=0.0.4", buf, (size_t)n);
     } else {
         httpd_respond(req, 404, "text/plain", "not found\n", 10);
     }
+}
+
+/* The controllers, started and stopped by the leader election (or once, without it). */
+struct ctl_runner {
+    struct controllers_opts opts;
+    struct controllers *ctl;
+};
+
+static int runner_start(void *userdata)
+{
+    struct ctl_runner *r = userdata;
+    struct bosun_err err = {0};
+    int rc = controllers_start(&r->opts, &r->ctl, &err);
+    if (rc)
+        log_error("controllers: %s", err.msg);
+    return rc;
+}
+
+static void runner_stop(void *userdata)
+{
+    struct ctl_runner *r = userdata;
+    controllers_stop(r->ctl);
+    r->ctl = NULL;
+}
+
+/* "<hostname>_<listen address>_<8 hex>": unique per replica, readable in the Lease. */
+static void leader_identity(const char *addr, char *out, size_t len)
+{
+    char hostname[256] = "";
+    unsigned char b[4] = {0};
+    if (gethostname(hostname, sizeof(hostname) - 1))
+        snprintf(hostname, sizeof(hostname), "unknown");
+    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+        log_warn("leader election: getrandom failed; the identity has no random suffix");
+    snprintf(out, len, "%s_%s_%02x%02x%02x%02x", hostname, addr, b[0], b[1], b[2], b[3]);
 }
 
 static int random_token(char *out, size_t len)
@@ -150,7 +219,9 @@ int main(int argc, char **argv)
     struct api_auth *auth = NULL;
     struct api *api = NULL;
     struct httpd *srv = NULL, *health = NULL;
-    struct controllers *ctl = NULL;
+    struct ctrl_leader *leader = NULL;
+    struct ctl_runner runner = {0};
+    struct health_ctx hctx = {0};
     int nargs = 0, exit_code = 1, rc;
 
     rc = flags_parse(flag_defs, argc, argv, &nargs, &err);
@@ -177,6 +248,17 @@ int main(int argc, char **argv)
     } else if (strcmp(opt.store, "file")) {
         log_error("--store %s: unknown backend (want \"file\" or \"etcd:URL[,URL...]\")",
                   opt.store);
+        return 2;
+    }
+    /* The file store is one process's by nature (it holds the directory's lock), so its
+     * controllers start directly; on etcd, replicas elect one to run them. */
+    bool leader_elect = opt.leader_elect < 0 ? etcd != NULL : opt.leader_elect != 0;
+    if (leader_elect && (opt.lease_duration_ms < 1000 ||
+                         opt.renew_deadline_ms >= opt.lease_duration_ms ||
+                         opt.retry_period_ms <= 0 ||
+                         opt.retry_period_ms >= opt.renew_deadline_ms)) {
+        log_error("--leader-elect-*: want 0 < retry period < renew deadline < lease duration, "
+                  "and a lease duration of at least 1s");
         return 2;
     }
     if (opt.watch_history < 1) {
@@ -251,6 +333,7 @@ int main(int argc, char **argv)
         .user_burst = (double)opt.user_burst,
         .max_watches_per_user = (long)opt.max_watches_per_user,
         .internal_user = internal_user,
+        .shared_store = etcd != NULL,
     };
     if ((rc = api_new(&ao, &api, &err))) {
         log_error("api: %s", err.msg);
@@ -278,26 +361,20 @@ int main(int argc, char **argv)
         log_error("listen %s: %s", opt.listen, err.msg);
         goto out;
     }
-    if (opt.healthz_listen) {
-        struct httpd_opts hh = {.listen = opt.healthz_listen, .max_body = 4096, .threads = 1};
-        if ((rc = httpd_start(&hh, health_handler, st, &health, &err))) {
-            log_error("--healthz-listen %s: %s", opt.healthz_listen, err.msg);
-            goto out;
-        }
-    }
-    char self[320];
+    char self[320], addr[300];
     const char *chost = host;
     if (!*host || !strcmp(host, "0.0.0.0"))
         chost = "127.0.0.1";
     else if (!strcmp(host, "::"))
         chost = "::1";
     const char *scheme = opt.tls_cert_file ? "https" : "http";
-    snprintf(self, sizeof(self), strchr(chost, ':') ? "%s://[%s]:%d" : "%s://%s:%d", scheme,
-             chost, httpd_port(srv));
+    snprintf(addr, sizeof(addr), strchr(chost, ':') ? "[%s]:%d" : "%s:%d", chost,
+             httpd_port(srv));
+    snprintf(self, sizeof(self), "%s://%s", scheme, addr);
     log_info("serving the API on %s (listen %s), store %s", self, opt.listen,
              etcd ? opt.store : opt.data_dir);
 
-    struct controllers_opts co = {
+    runner.opts = (struct controllers_opts){
         .server = self,
         .token = *internal_token ? internal_token : NULL,
         /* The serving certificate itself is the controllers' trust anchor (libcurl accepts
@@ -308,9 +385,39 @@ int main(int argc, char **argv)
         .node_cidr_mask = (int)opt.node_cidr_mask,
         .node_monitor_grace_ms = opt.node_monitor_grace_ms,
     };
-    if ((rc = controllers_start(&co, &ctl, &err))) {
-        log_error("controllers: %s", err.msg);
+    if (leader_elect) {
+        /* Several replicas on one etcd: the controllers run on the Lease's holder only. */
+        char identity[600];
+        leader_identity(addr, identity, sizeof(identity));
+        struct ctrl_leader_opts lo = {
+            .server = self,
+            .token = runner.opts.token,
+            .ca_file = runner.opts.ca_file,
+            .lease_ns = "bosun-system",
+            .lease_name = "bosun-controllers",
+            .identity = identity,
+            .lease_duration_ms = opt.lease_duration_ms,
+            .renew_deadline_ms = opt.renew_deadline_ms,
+            .retry_period_ms = opt.retry_period_ms,
+            .on_started = runner_start,
+            .on_stopped = runner_stop,
+            .userdata = &runner,
+        };
+        if ((rc = ctrl_leader_start(&lo, &leader, &err))) {
+            log_error("%s", err.msg);
+            goto out;
+        }
+    } else if ((rc = runner_start(&runner))) {
         goto out;
+    }
+
+    if (opt.healthz_listen) {
+        struct httpd_opts hh = {.listen = opt.healthz_listen, .max_body = 4096, .threads = 1};
+        hctx = (struct health_ctx){.st = st, .leader = leader};
+        if ((rc = httpd_start(&hh, health_handler, &hctx, &health, &err))) {
+            log_error("--healthz-listen %s: %s", opt.healthz_listen, err.msg);
+            goto out;
+        }
     }
 
     int sig = 0;
@@ -318,8 +425,11 @@ int main(int argc, char **argv)
     log_info("%s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     exit_code = 0;
 out:
-    controllers_stop(ctl);
     httpd_stop(health);
+    /* before the API stops: a leader stops its controllers, then gives the Lease back
+     * through the API so that another replica takes over at once */
+    ctrl_leader_stop(leader);
+    runner_stop(&runner);
     httpd_stop(srv);
     api_free(api);
     store_close(st);

@@ -32,7 +32,7 @@ int api_new(const struct api_opts *opts, struct api **out, struct bosun_err *err
     pthread_mutex_init(&api->svc_mu, NULL);
     if ((rc = api_alloc_new(opts->service_cidr ? opts->service_cidr : "10.96.0.0/16",
                             opts->node_port_range ? opts->node_port_range : "30000-32767",
-                            &api->alloc, err)))
+                            opts->shared_store ? opts->store : NULL, &api->alloc, err)))
         goto fail;
     if ((rc = api_watches_new(&api->watches, err)))
         goto fail;
@@ -41,12 +41,14 @@ int api_new(const struct api_opts *opts, struct api **out, struct bosun_err *err
                              opts->user_burst > 0 ? opts->user_burst : 2 * opts->user_qps,
                              opts->max_watches_per_user, &api->limits, err)))
         goto fail;
-    if ((rc = api_resource_rebuild_allocations(api, err)))
+    /* a claim younger than a minute may be another replica's create in flight */
+    if ((rc = api_resource_rebuild_allocations(api, 60, err)))
         goto fail;
     if ((rc = api_resource_ensure_namespace(api, "default", err)) ||
         (rc = api_resource_ensure_namespace(api, "bosun-system", err)))
         goto fail;
-    if ((rc = api_finalizer_start(api, &api->fin, err)))
+    long long rescan = opts->shared_rescan_ms > 0 ? opts->shared_rescan_ms : 60000;
+    if ((rc = api_finalizer_start(api, opts->shared_store ? rescan : 0, &api->fin, err)))
         goto fail;
     *out = api;
     return 0;

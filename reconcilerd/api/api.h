@@ -7,6 +7,8 @@
 #ifndef BOSUN_API_H
 #define BOSUN_API_H
 
+#include <stdbool.h>
+
 #include "lib/err.h"
 #include "lib/httpd.h"
 #include "reconcilerd/api/auth.h"
@@ -24,10 +26,15 @@ struct api_opts {
     double user_burst;            /* bucket size (<= 0: 2 x user_qps) */
     long max_watches_per_user;    /* open watches per user (<= 0: unlimited) */
     const struct api_user *internal_user; /* borrowed, may be NULL: exempt from the limits */
+    /* Other reconcilerd replicas write the same store (etcd): Service allocations become
+     * claims in the store (alloc.h) and the finalizer looks for work other replicas left
+     * behind every shared_rescan_ms [60000] (finalize.h). */
+    bool shared_store;
+    long long shared_rescan_ms;
 };
 
-/* Builds the API: rebuilds Service allocations from the store, makes sure the
- * namespaces `default` and `bosun-system` exist, and starts the finalizer thread
+/* Builds the API: rebuilds (shared: repairs) Service allocations from the store, makes
+ * sure the namespaces `default` and `bosun-system` exist, and starts the finalizer thread
  * (namespace termination, foreground deletion; see finalize.h). */
 int api_new(const struct api_opts *opts, struct api **out, struct bosun_err *err);
 /* Frees the API. Stop the httpd serving it first (that closes its watch streams). */

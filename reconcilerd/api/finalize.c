@@ -8,9 +8,12 @@
 
 #include "lib/jsonx.h"
 #include "lib/log.h"
+#include "lib/timeutil.h"
 #include "reconcilerd/api/resource.h"
 
 #define PASS_EVERY_MS 500
+/* a claim younger than this may belong to a Service write still in flight elsewhere */
+#define CLAIM_GRACE_S 60
 
 struct api_finalizer {
     struct api *api;
@@ -19,6 +22,7 @@ struct api_finalizer {
     pthread_cond_t cond;
     bool stop, kicked;
     json_t *owners; /* keys waiting for foreground deletion (mu) */
+    int64_t rescan_ms;
 };
 
 static int namespace_list_fn(const char *key, const json_t *value, uint64_t mod_rev, void *ud)
@@ -64,30 +68,77 @@ static bool pass(struct api_finalizer *f)
     return pending;
 }
 
+/* Appends key to f->owners unless it is there; f->mu held. */
+static void owners_add_locked(struct api_finalizer *f, json_t *key)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(f->owners, i, v) {
+        if (json_equal(v, key))
+            return;
+    }
+    json_array_append(f->owners, key);
+}
+
+/* Work another replica may have left behind (see finalize.h). */
+static void rescan(struct api_finalizer *f)
+{
+    json_t *names = json_array(), *owners = json_array();
+    api_resource_list_pending(f->api, names, owners);
+    pthread_mutex_lock(&f->mu);
+    size_t i;
+    json_t *v;
+    json_array_foreach(owners, i, v)
+        owners_add_locked(f, v);
+    pthread_mutex_unlock(&f->mu);
+    json_decref(names); /* every pass lists namespaces itself */
+    json_decref(owners);
+    struct bosun_err err = {0};
+    if (api_resource_rebuild_allocations(f->api, CLAIM_GRACE_S, &err))
+        log_warn("%s", err.msg);
+}
+
+/* Waits on f->cond for up to ms; f->mu held. */
+static void wait_ms(struct api_finalizer *f, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&f->cond, &f->mu, &ts);
+}
+
 static void *finalizer_main(void *arg)
 {
     struct api_finalizer *f = arg;
     bool pending = true; /* the first pass picks up work left before a restart */
+    int64_t next_rescan = f->rescan_ms ? time_mono_ms() + f->rescan_ms : 0;
     pthread_mutex_lock(&f->mu);
     while (!f->stop) {
-        if (!pending && !f->kicked) {
-            pthread_cond_wait(&f->cond, &f->mu);
+        int64_t now = time_mono_ms();
+        bool due = next_rescan && now >= next_rescan;
+        if (!pending && !f->kicked && !due) {
+            if (next_rescan)
+                wait_ms(f, next_rescan - now);
+            else
+                pthread_cond_wait(&f->cond, &f->mu);
             continue;
         }
-        if (!f->kicked) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += PASS_EVERY_MS * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&f->cond, &f->mu, &ts);
+        if (!f->kicked && !due) {
+            wait_ms(f, PASS_EVERY_MS);
             if (f->stop)
                 break;
         }
         f->kicked = false;
         pthread_mutex_unlock(&f->mu);
+        if (due) {
+            rescan(f);
+            next_rescan = time_mono_ms() + f->rescan_ms;
+        }
         pending = pass(f);
         pthread_mutex_lock(&f->mu);
     }
@@ -95,12 +146,14 @@ static void *finalizer_main(void *arg)
     return NULL;
 }
 
-int api_finalizer_start(struct api *api, struct api_finalizer **out, struct bosun_err *err)
+int api_finalizer_start(struct api *api, int64_t rescan_ms, struct api_finalizer **out,
+                        struct bosun_err *err)
 {
     struct api_finalizer *f = calloc(1, sizeof(*f));
     if (!f)
         return err_set(err, -ENOMEM, "out of memory");
     f->api = api;
+    f->rescan_ms = rescan_ms > 0 ? rescan_ms : 0;
     f->owners = json_array();
     json_t *names = json_array();
     api_resource_list_pending(api, names, f->owners);

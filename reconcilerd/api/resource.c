@@ -358,6 +358,9 @@ static void record_update(struct api_req *r, json_t *obj, const json_t *live)
 /* ------------------------------------------------------------ services */
 
 struct svc_claims {
+    char uid[64];       /* the Service's, and so the claims' owner */
+    char service[320];  /* "<ns>/<name>" */
+    struct api_alloc_owner owner; /* points at the two above */
     char ip[64];        /* claimed now; undone on failure */
     int ports[64];
     int nports;
@@ -369,41 +372,66 @@ struct svc_claims {
 static void svc_undo(struct api *api, struct svc_claims *c)
 {
     if (*c->ip)
-        api_alloc_ip_release(api->alloc, c->ip);
+        api_alloc_ip_release(api->alloc, c->ip, &c->owner);
     for (int i = 0; i < c->nports; i++)
-        api_alloc_port_release(api->alloc, c->ports[i]);
+        api_alloc_port_release(api->alloc, c->ports[i], &c->owner);
 }
 
 static void svc_commit(struct api *api, struct svc_claims *c)
 {
     if (*c->old_ip)
-        api_alloc_ip_release(api->alloc, c->old_ip);
+        api_alloc_ip_release(api->alloc, c->old_ip, &c->owner);
     for (int i = 0; i < c->nold; i++)
-        api_alloc_port_release(api->alloc, c->old_ports[i]);
+        api_alloc_port_release(api->alloc, c->old_ports[i], &c->owner);
+}
+
+/* The claims' owner: svc's uid, and "<ns>/<name>" into buf for people. */
+static struct api_alloc_owner svc_owner(const json_t *svc, char *buf, size_t len)
+{
+    const char *ns = jsonx_get_str(svc, "metadata.namespace");
+    const char *name = jsonx_get_str(svc, "metadata.name");
+    snprintf(buf, len, "%s/%s", ns ? ns : "", name ? name : "");
+    const char *uid = jsonx_get_str(svc, "metadata.uid");
+    return (struct api_alloc_owner){.uid = uid ? uid : "", .service = buf};
 }
 
 static void svc_release_all(struct api *api, const json_t *svc)
 {
+    char buf[320];
+    struct api_alloc_owner owner = svc_owner(svc, buf, sizeof(buf));
     const char *ip = jsonx_get_str(svc, "spec.clusterIP");
     if (ip && strcmp(ip, "None"))
-        api_alloc_ip_release(api->alloc, ip);
+        api_alloc_ip_release(api->alloc, ip, &owner);
     size_t i;
     json_t *p;
     json_array_foreach(jsonx_get(svc, "spec.ports"), i, p) {
         json_int_t np = json_integer_value(json_object_get(p, "nodePort"));
         if (np)
-            api_alloc_port_release(api->alloc, (int)np);
+            api_alloc_port_release(api->alloc, (int)np, &owner);
     }
 }
 
+/* The store failed under an allocation (shared mode): a 500. */
+static json_t *svc_alloc_failed(const char *what, const struct bosun_err *err)
+{
+    char msg[1200];
+    snprintf(msg, sizeof(msg), "failed to allocate a %s: %s", what, err->msg);
+    return api_status_new(500, "InternalError", msg);
+}
+
 /* Allocates or preserves spec.clusterIP and nodePorts of svc (live: the stored version, or
- * NULL on create). Returns 0 or a 422 Status. */
+ * NULL on create). Returns 0 or a 422 Status (a 500 when a shared store failed). */
 static json_t *svc_prepare(struct api_req *r, const json_t *live, json_t *svc, struct svc_claims *c)
 {
     struct api *api = r->api;
     const char *name = jsonx_get_str(svc, "metadata.name");
     json_t *spec = jsonx_ensure_obj(svc, "spec");
+    struct bosun_err err = {0};
     memset(c, 0, sizeof(*c));
+    const char *uid = jsonx_get_str(svc, "metadata.uid");
+    snprintf(c->uid, sizeof(c->uid), "%s", uid ? uid : "");
+    snprintf(c->service, sizeof(c->service), "%s/%s", r->path.ns, name ? name : "");
+    c->owner = (struct api_alloc_owner){.uid = c->uid, .service = c->service};
     if (!spec)
         return NULL; /* validation reports it */
     const char *type = json_string_value(json_object_get(spec, "type"));
@@ -431,11 +459,13 @@ static json_t *svc_prepare(struct api_req *r, const json_t *live, json_t *svc, s
     } else if (ip && !strcmp(ip, "None")) {
         /* headless */
     } else if (ip) {
-        int rc = api_alloc_ip_claim(api->alloc, ip);
+        int rc = api_alloc_ip_claim(api->alloc, ip, &c->owner, &err);
         if (rc == -EEXIST)
             return invalid1(r, name, "spec.clusterIP", "FieldValueInvalid",
                             "Invalid value: \"%s\": failed to allocate IP %s: provided "
                             "IP is already allocated", ip, ip);
+        if (rc && rc != -ERANGE && rc != -EINVAL)
+            return svc_alloc_failed("serviceIP", &err);
         if (rc)
             return invalid1(r, name, "spec.clusterIP", "FieldValueInvalid",
                             "Invalid value: \"%s\": failed to allocate IP %s: provided "
@@ -444,9 +474,12 @@ static json_t *svc_prepare(struct api_req *r, const json_t *live, json_t *svc, s
         snprintf(c->ip, sizeof(c->ip), "%s", ip);
     } else {
         char buf[64];
-        if (api_alloc_ip_next(api->alloc, buf, sizeof(buf)))
+        int rc = api_alloc_ip_next(api->alloc, &c->owner, buf, sizeof(buf), &err);
+        if (rc == -ENOSPC)
             return invalid1(r, name, "spec.clusterIP", "FieldValueInvalid",
                             "failed to allocate a serviceIP: range is full");
+        if (rc)
+            return svc_alloc_failed("serviceIP", &err);
         snprintf(c->ip, sizeof(c->ip), "%s", buf);
         json_object_set_new(spec, "clusterIP", json_string(buf));
     }
@@ -489,7 +522,11 @@ static json_t *svc_prepare(struct api_req *r, const json_t *live, json_t *svc, s
         char field[64];
         snprintf(field, sizeof(field), "spec.ports[%zu].nodePort", i);
         if (np) {
-            int rc = api_alloc_port_claim(api->alloc, (int)np);
+            int rc = api_alloc_port_claim(api->alloc, (int)np, &c->owner, &err);
+            if (rc && rc != -EEXIST && rc != -ERANGE) {
+                svc_undo(api, c);
+                return svc_alloc_failed("nodePort", &err);
+            }
             if (rc) {
                 svc_undo(api, c);
                 return invalid1(r, name, field, "FieldValueInvalid",
@@ -499,9 +536,11 @@ static json_t *svc_prepare(struct api_req *r, const json_t *live, json_t *svc, s
             }
             c->ports[c->nports++] = (int)np;
         } else {
-            int got;
-            if (api_alloc_port_next(api->alloc, &got)) {
+            int got, rc = api_alloc_port_next(api->alloc, &c->owner, &got, &err);
+            if (rc) {
                 svc_undo(api, c);
+                if (rc != -ENOSPC)
+                    return svc_alloc_failed("nodePort", &err);
                 return invalid1(r, name, field, "FieldValueInvalid",
                                 "failed to allocate a nodePort: range is full");
             }
@@ -951,7 +990,11 @@ static void maybe_finalize(struct api_req *r, const char *key, const json_t *obj
     if (!jsonx_get(obj, "metadata.deletionTimestamp") ||
         json_array_size(jsonx_get(obj, "metadata.finalizers")) || is_kind(r->kind, "", "pods"))
         return;
-    store_delete(r->api->store, key, rv_of(obj), NULL, NULL);
+    json_t *last = NULL;
+    if (!store_delete(r->api->store, key, rv_of(obj), &last, NULL) &&
+        is_kind(r->kind, "", "services"))
+        svc_release_all(r->api, last);
+    json_decref(last);
 }
 
 /* Turns want (owned) into the stored object: the server's fields from live, status or
@@ -2008,26 +2051,49 @@ int api_resource_ensure_namespace(struct api *api, const char *name, struct bosu
     return 0;
 }
 
-static int claim_fn(const char *key, const json_t *svc, uint64_t mod_rev, void *ud)
+/* used[value] = {uid, service}; a value two Services use is logged. */
+static void note_used(json_t *used, const char *value, const char *uid, const char *service,
+                      const char *what)
 {
+    json_t *prev = json_object_get(used, value);
+    if (prev) {
+        log_warn("service %s: %s %s is used twice (also by %s)", service, what, value,
+                 json_string_value(json_object_get(prev, "service")));
+        return;
+    }
+    json_object_set_new(used, value, json_pack("{s:s,s:s}", "uid", uid, "service", service));
+}
+
+static int used_fn(const char *key, const json_t *svc, uint64_t mod_rev, void *ud)
+{
+    (void)key;
     (void)mod_rev;
-    struct api *api = ud;
+    json_t **used = ud;
+    char buf[320];
+    struct api_alloc_owner o = svc_owner(svc, buf, sizeof(buf));
     const char *ip = jsonx_get_str(svc, "spec.clusterIP");
-    if (ip && *ip && strcmp(ip, "None") && api_alloc_ip_claim(api->alloc, ip) == -EEXIST)
-        log_warn("service %s: clusterIP %s is used twice", key, ip);
+    if (ip && *ip && strcmp(ip, "None"))
+        note_used(used[0], ip, o.uid, o.service, "clusterIP");
     size_t i;
     json_t *p;
     json_array_foreach(jsonx_get(svc, "spec.ports"), i, p) {
         json_int_t np = json_integer_value(json_object_get(p, "nodePort"));
-        if (np && api_alloc_port_claim(api->alloc, (int)np) == -EEXIST)
-            log_warn("service %s: nodePort %lld is used twice", key, (long long)np);
+        char port[24];
+        snprintf(port, sizeof(port), "%lld", (long long)np);
+        if (np)
+            note_used(used[1], port, o.uid, o.service, "nodePort");
     }
     return 0;
 }
 
-int api_resource_rebuild_allocations(struct api *api, struct bosun_err *err)
+int api_resource_rebuild_allocations(struct api *api, int64_t grace_s, struct bosun_err *err)
 {
-    int rc = store_list(api->store, "/services/", claim_fn, api, NULL, err);
+    json_t *used[2] = {json_object(), json_object()};
+    int rc = store_list(api->store, "/services/", used_fn, used, NULL, err);
+    if (!rc)
+        rc = api_alloc_sync(api->alloc, used[0], used[1], grace_s, err);
+    json_decref(used[0]);
+    json_decref(used[1]);
     if (rc)
         return err_wrap(err, "rebuild service allocations");
     return 0;

@@ -6,6 +6,8 @@
 #ifndef BOSUN_API_RESOURCE_H
 #define BOSUN_API_RESOURCE_H
 
+#include <stdint.h>
+
 #include "lib/err.h"
 #include "reconcilerd/api/context.h"
 
@@ -15,8 +17,10 @@ void api_resource_serve(struct api_req *r);
 /* Creates namespace `name` unless it exists. */
 int api_resource_ensure_namespace(struct api *api, const char *name, struct bosun_err *err);
 
-/* Claims the ClusterIPs and NodePorts of every stored Service (at start). */
-int api_resource_rebuild_allocations(struct api *api, struct bosun_err *err);
+/* Brings the Service allocator in line with the stored Services (api_alloc_sync): at start
+ * in private mode; at start and then periodically with a shared store, where claims no
+ * Service uses are freed once older than grace_s. */
+int api_resource_rebuild_allocations(struct api *api, int64_t grace_s, struct bosun_err *err);
 
 /* One pass of namespace termination: deletes (Background; bound pods gracefully) what is
  * left in namespace `name`, and removes the namespace once nothing is. 1 = the namespace
