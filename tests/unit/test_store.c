@@ -1309,6 +1309,25 @@ static void check_raw_list_get_watch(struct store *st, const char *prefix)
     assert_true(json_equal(ga, va));
     json_decref(ga);
 
+    /* a held view: the same keys and bytes as the list, unchanged by the delete below */
+    struct store_view *view = NULL;
+    uint64_t vrev = 0;
+    assert_int_equal(store_view_take(st, prefix, &view, &vrev, &err), 0);
+    assert_int_equal(store_view_count(view), 2);
+    assert_true(vrev >= ra2);
+    for (size_t i = 0; i < 2; i++) {
+        const char *vk, *vj;
+        size_t vl;
+        store_view_get(view, i, &vk, &vj, &vl);
+        assert_string_equal(vk, l.v[i].key);
+        assert_int_equal(strlen(vj), vl);
+        assert_string_equal(vj, l.v[i].json);
+    }
+    assert_int_equal(store_view_after(view, prefix), 0);
+    assert_int_equal(store_view_after(view, ka), 1);
+    assert_int_equal(store_view_after(view, kb), 2);
+    assert_int_equal(store_view_after(view, "~"), 2);
+
     /* get_raw */
     char *js = NULL;
     size_t jl = 0;
@@ -1329,6 +1348,22 @@ static void check_raw_list_get_watch(struct store *st, const char *prefix)
     assert_true(rd > ra2);
     assert_int_equal(jsonx_get_int(last, "spec.v", 0), 2);
     json_decref(last);
+    {
+        const char *vk, *vj;
+        size_t vl;
+        store_view_get(view, 1, &vk, &vj, &vl);
+        assert_string_equal(vk, kb);
+        assert_string_equal(vj, l.v[1].json);
+    }
+    store_view_free(view);
+    store_view_free(NULL);
+    /* an empty prefix range */
+    char none[140];
+    snprintf(none, sizeof(none), "%snothing/", prefix);
+    assert_int_equal(store_view_take(st, none, &view, NULL, &err), 0);
+    assert_int_equal(store_view_count(view), 0);
+    assert_int_equal(store_view_after(view, ka), 0);
+    store_view_free(view);
 
     for (int i = 0; i < 400 && raw_seen_n(&seen) < 4; i++)
         usleep(10000);
