@@ -1,0 +1,228 @@
+/* Unit tests for lib/jscan: syntax checks against jansson's verdicts, walks, lookups with
+ * jsonx_get's semantics, string decoding and integers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/jscan.h"
+#include "lib/jsonx.h"
+
+static int doc(const char *s, struct jscan_val *v)
+{
+    return jscan_doc(s, strlen(s), v);
+}
+
+static void test_jscan_accepts_and_refuses_like_jansson(void **state)
+{
+    (void)state;
+    const char *good[] = {
+        "{}", "[]", " { } ", "{\"a\":1}", "[1,-2,3.5,-0.0e+10,1E-3,0]", "\"x\"", "true",
+        "false", "null", "0", "-0", "{\"a\":{\"b\":[{},[],\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"]}}",
+        "\"\\u00e9\\uD83D\\uDE00\"", "[\n\t1 ,\r 2 ]", "{\"k\" : \"v\" , \"k\":2}",
+        "\"caf\xc3\xa9\"",
+    };
+    const char *bad[] = {
+        "", " ", "{", "}", "[1,]", "{,}", "{\"a\":1,}", "{\"a\"}", "{\"a\" 1}", "{a:1}",
+        "[01]", "[1.]", "[.5]", "[1e]", "[-]", "[+1]", "tru", "nul", "[true false]",
+        "\"abc", "\"a\\x\"", "\"\\u12G4\"", "\"\\uDC00\"", "\"\\uD800\"", "\"\\uD800\\u0041\"",
+        "\"\\u0000\"", "\"a\tb\"", "[1] x", "{} {}", "[1}", "{\"a\":[1}", "[,1]", "[1,,2]",
+    };
+    struct jscan_val v;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        json_t *j = json_loads(good[i], JSON_DECODE_ANY, NULL);
+        assert_non_null(j);
+        json_decref(j);
+        if (doc(good[i], &v) != 0)
+            fail_msg("refused %s", good[i]);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *j = json_loads(bad[i], JSON_DECODE_ANY, NULL);
+        assert_null(j);
+        if (doc(bad[i], &v) != -EINVAL)
+            fail_msg("accepted %s", bad[i]);
+    }
+    assert_int_equal(doc(" [1, {\"a\":2}] ", &v), 0);
+    assert_int_equal(v.type, JSCAN_ARRAY);
+    assert_int_equal(v.len, 12);
+    assert_int_equal(doc("-12", &v), 0);
+    assert_int_equal(v.type, JSCAN_NUMBER);
+}
+
+static void test_jscan_nesting_is_limited_not_recursive(void **state)
+{
+    (void)state;
+    size_t n = JSCAN_MAX_DEPTH;
+    char *s = malloc(2 * n + 3);
+    memset(s, '[', n);
+    memset(s + n, ']', n);
+    s[2 * n] = '\0';
+    struct jscan_val v;
+    assert_int_equal(jscan_doc(s, 2 * n, &v), 0);
+    free(s);
+    n = JSCAN_MAX_DEPTH + 1;
+    s = malloc(2 * n + 1);
+    memset(s, '[', n);
+    memset(s + n, ']', n);
+    assert_int_equal(jscan_doc(s, 2 * n, &v), -EINVAL);
+    free(s);
+}
+
+static void test_jscan_root_checks_as_it_is_walked(void **state)
+{
+    (void)state;
+    struct jscan_val root, k, v;
+    struct jscan_iter it;
+    const char *ok = " {\"a\":1, \"b\":[2,3] ,\"c\":{\"d\":null}} ";
+    assert_int_equal(jscan_root(ok, strlen(ok), &root), 0);
+    jscan_iter_init(&it, &root);
+    int n = 0, r;
+    while ((r = jscan_next_member(&it, &k, &v)) == 1)
+        n++;
+    assert_int_equal(r, 0);
+    assert_int_equal(n, 3);
+    const char *bad[] = {"{\"a\":1}}", "{\"a\":1,}", "{,\"a\":1}", "{\"a\":[1}", "{\"a\" 1}",
+                         "{\"a\":1 \"b\":2}", "{\"a\":01}", "{1:2}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (jscan_root(bad[i], strlen(bad[i]), &root) < 0)
+            continue;
+        jscan_iter_init(&it, &root);
+        while ((r = jscan_next_member(&it, &k, &v)) == 1)
+            ;
+        if (r != -EINVAL)
+            fail_msg("walked %s without an error", bad[i]);
+    }
+    assert_int_equal(jscan_root("\"x\"", 3, &root), -EINVAL);
+    assert_int_equal(jscan_root("{", 1, &root), -EINVAL);
+    assert_int_equal(jscan_root("{]", 2, &root), -EINVAL);
+    /* arrays walk with next_elem; members of an array are none */
+    assert_int_equal(jscan_root("[1,\"x\",{}]", 10, &root), 0);
+    jscan_iter_init(&it, &root);
+    assert_int_equal(jscan_next_member(&it, &k, &v), 0);
+    n = 0;
+    while ((r = jscan_next_elem(&it, &v)) == 1)
+        n++;
+    assert_int_equal(r, 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(jscan_array_size(&root), 3);
+}
+
+static void test_jscan_get_and_path_follow_jsonx_get(void **state)
+{
+    (void)state;
+    const char *s = "{\"metadata\":{\"name\":\"web\",\"labels\":{\"a.b\":\"x\"}},\"spec\":\"str\","
+                    "\"dup\":1,\"dup\":2,\"k\\u0065y\":true,\"status\":{\"phase\":null}}";
+    json_t *j = json_loads(s, 0, NULL);
+    assert_non_null(j);
+    struct jscan_val root, v;
+    assert_int_equal(jscan_doc(s, strlen(s), &root), 0);
+    const char *paths[] = {"metadata.name", "metadata", "spec", "spec.x", "dup", "key",
+                           "status.phase", "status.phase.x", "nope", "metadata.labels.a",
+                           "metadata.name.x"};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        json_t *want = jsonx_get(j, paths[i]);
+        int found = jscan_path(&root, paths[i], &v);
+        if (found != (want != NULL))
+            fail_msg("%s: found %d", paths[i], found);
+        if (!want)
+            continue;
+        char *wd = json_dumps(want, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (strlen(wd) != v.len || memcmp(wd, v.p, v.len) != 0)
+            fail_msg("%s: %.*s, want %s", paths[i], (int)v.len, v.p, wd);
+        free(wd);
+    }
+    assert_int_equal(jscan_path(&root, "", &v), 1);
+    assert_true(v.p == root.p && v.len == root.len);
+    assert_int_equal(jscan_get(&root, "dup", &v), 1);
+    assert_int_equal(v.len, 1);
+    assert_int_equal(v.p[0], '2'); /* the last of duplicates, as jansson keeps */
+    assert_int_equal(jscan_path(&root, "status.phase", &v), 1);
+    assert_int_equal(v.type, JSCAN_NULL);
+    json_decref(j);
+}
+
+static void test_jscan_decodes_strings(void **state)
+{
+    (void)state;
+    const char *cases[] = {"\"plain\"", "\"\"", "\"a\\\"b\\\\c\\/d\"", "\"\\b\\f\\n\\r\\t\"",
+                           "\"\\u00e9\\u20ac\\uD83D\\uDE00x\"", "\"caf\xc3\xa9\"",
+                           "\"\\u0001\\u001f\""};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct jscan_val v;
+        assert_int_equal(doc(cases[i], &v), 0);
+        json_t *j = json_loads(cases[i], JSON_DECODE_ANY, NULL);
+        assert_non_null(j);
+        char buf[64];
+        size_t n = jscan_str_decode(&v, buf, sizeof(buf));
+        assert_int_equal(n, json_string_length(j));
+        assert_memory_equal(buf, json_string_value(j), n);
+        assert_int_equal(buf[n], '\0');
+        assert_true(n <= v.len - 2);
+        assert_true(jscan_str_eq(&v, json_string_value(j), n));
+        assert_false(jscan_str_eq(&v, "plainx", 6));
+        assert_int_equal(jscan_str_plain(&v), strchr(cases[i], '\\') == NULL);
+        /* a short buffer gets a prefix and the full length */
+        char small[3];
+        assert_int_equal(jscan_str_decode(&v, small, sizeof(small)), n);
+        if (n >= 3)
+            assert_memory_equal(small, json_string_value(j), 3);
+        json_decref(j);
+    }
+    struct jscan_val v;
+    assert_int_equal(doc("\"Runn\\u0069ng\"", &v), 0);
+    assert_true(jscan_str_eq(&v, "Running", 7));
+    assert_false(jscan_str_eq(&v, "Runnin", 6));
+    assert_false(jscan_str_eq(&v, "Runningg", 8));
+    assert_int_equal(doc("\"a\\\\b\"", &v), 0);
+    assert_false(jscan_str_eq(&v, "a\\\\b", 4)); /* the text is not the value */
+    assert_true(jscan_str_eq(&v, "a\\b", 3));
+    assert_int_equal(doc("7", &v), 0);
+    assert_false(jscan_str_eq(&v, "7", 1));
+}
+
+static void test_jscan_reads_integers_like_jansson(void **state)
+{
+    (void)state;
+    struct {
+        const char *s;
+        int ok;
+        long long v;
+    } cases[] = {{"0", 1, 0},
+                 {"-0", 1, 0},
+                 {"42", 1, 42},
+                 {"-7", 1, -7},
+                 {"9223372036854775807", 1, LLONG_MAX},
+                 {"-9223372036854775808", 1, LLONG_MIN},
+                 {"9223372036854775808", 0, 0},
+                 {"1.0", 0, 0},
+                 {"1e3", 0, 0},
+                 {"\"1\"", 0, 0}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct jscan_val v;
+        long long n = 99;
+        assert_int_equal(doc(cases[i].s, &v), 0);
+        assert_int_equal(jscan_int(&v, &n), cases[i].ok);
+        if (cases[i].ok)
+            assert_true(n == cases[i].v);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_jscan_accepts_and_refuses_like_jansson),
+        cmocka_unit_test(test_jscan_nesting_is_limited_not_recursive),
+        cmocka_unit_test(test_jscan_root_checks_as_it_is_walked),
+        cmocka_unit_test(test_jscan_get_and_path_follow_jsonx_get),
+        cmocka_unit_test(test_jscan_decodes_strings),
+        cmocka_unit_test(test_jscan_reads_integers_like_jansson),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
