@@ -1,8 +1,11 @@
 #include "reconcilerd/api/table.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "lib/jscan.h"
 #include "lib/jsonx.h"
 #include "lib/timeutil.h"
 
@@ -235,7 +238,9 @@ static void pod_cells(json_t *cells, const json_t *pod, time_t now)
     json_array_foreach(jsonx_get(pod, "status.containerStatuses"), i, c) {
         if (json_is_true(json_object_get(c, "ready")))
             ready++;
-        restarts += json_integer_value(json_object_get(c, "restartCount"));
+        /* wraps instead of overflowing, as the raw path does */
+        restarts = (long long)((unsigned long long)restarts +
+                               (unsigned long long)json_integer_value(json_object_get(c, "restartCount")));
     }
     char buf[64];
     snprintf(buf, sizeof(buf), "%lld/%lld", ready, total);
@@ -392,8 +397,9 @@ static void gitrepo_cells(json_t *cells, const json_t *g, time_t now)
     json_array_append_new(cells, str_or(g, "status.lastAppliedRevision", ""));
 }
 
-void api_table_add_row(json_t *table, const struct schema_kind *k, const json_t *obj,
-                       enum api_table_include inc, time_t now)
+/* One row (a new reference): cells, and the object as inc asks. */
+static json_t *row_of(const struct schema_kind *k, const json_t *obj, enum api_table_include inc,
+                      time_t now)
 {
     const struct col *cols = cols_for(k);
     json_t *cells = json_array();
@@ -440,5 +446,311 @@ void api_table_add_row(json_t *table, const struct schema_kind *k, const json_t 
                                       "apiVersion", "meta.k8s.io/v1", "metadata",
                                       md ? md : json_object()));
     }
-    json_array_append_new(json_object_get(table, "rows"), row);
+    return row;
+}
+
+void api_table_add_row(json_t *table, const struct schema_kind *k, const json_t *obj,
+                       enum api_table_include inc, time_t now)
+{
+    json_array_append_new(json_object_get(table, "rows"), row_of(k, obj, inc, now));
+}
+
+/* ---- rows from the stored bytes ------------------------------------------------------
+ *
+ * A Table of 100k pods cannot afford a parse per pod: the pod's row is read from its JSON
+ * text with lib/jscan and written straight out. Every choice below mirrors pod_cells and
+ * pod_status on the parsed tree (jsonx_get semantics: a path step that is missing or not
+ * an object means absent; the last of duplicate keys wins), and the unit test and
+ * fuzz_table_row hold the two paths to the same bytes. */
+
+/* s as a JSON string the way jansson writes one (compact, UTF-8 kept as is). */
+static void put_json_str(struct strbuf *out, const char *s, size_t n)
+{
+    strbuf_add(out, "\"", 1);
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        strbuf_add(out, s + run, i - run);
+        run = i + 1;
+        char esc[8];
+        switch (c) {
+        case '"':
+            strbuf_add(out, "\\\"", 2);
+            break;
+        case '\\':
+            strbuf_add(out, "\\\\", 2);
+            break;
+        case '\b':
+            strbuf_add(out, "\\b", 2);
+            break;
+        case '\f':
+            strbuf_add(out, "\\f", 2);
+            break;
+        case '\n':
+            strbuf_add(out, "\\n", 2);
+            break;
+        case '\r':
+            strbuf_add(out, "\\r", 2);
+            break;
+        case '\t':
+            strbuf_add(out, "\\t", 2);
+            break;
+        default:
+            snprintf(esc, sizeof(esc), "\\u%04X", c);
+            strbuf_add(out, esc, 6);
+        }
+    }
+    strbuf_add(out, s + run, n - run);
+    strbuf_add(out, "\"", 1);
+}
+
+/* A decoded string value: in buf when it fits, else in *heap (the caller frees it). NULL
+ * on ENOMEM. */
+static const char *str_value(const struct jscan_val *v, char *buf, size_t cap, char **heap,
+                             size_t *len)
+{
+    *heap = NULL;
+    if (v->len > cap) {
+        *heap = malloc(v->len);
+        if (!*heap)
+            return NULL;
+        buf = *heap;
+        cap = v->len;
+    }
+    *len = jscan_str_decode(v, buf, cap);
+    return buf;
+}
+
+/* A string cell: v's value when v is a non-empty string, else def (str_or). */
+static void put_str_or(struct strbuf *out, const struct jscan_val *v, const char *def)
+{
+    if (v->type != JSCAN_STRING || v->len <= 2) {
+        put_json_str(out, def, strlen(def));
+    } else if (jscan_str_plain(v)) {
+        strbuf_add(out, v->p, v->len); /* nothing to escape: the text is the output */
+    } else {
+        char buf[256], *heap;
+        size_t n;
+        const char *s = str_value(v, buf, sizeof(buf), &heap, &n);
+        if (s)
+            put_json_str(out, s, n);
+        else
+            out->oom = true;
+        free(heap);
+    }
+}
+
+static bool str_nonempty(const struct jscan_val *v)
+{
+    return v->type == JSCAN_STRING && v->len > 2;
+}
+
+/* The age cell of a timestamp value (age()). */
+static void put_age(struct strbuf *out, const struct jscan_val *v, time_t now)
+{
+    time_t t;
+    char buf[64], *heap = NULL;
+    size_t n;
+    const char *ts = v->type == JSCAN_STRING ? str_value(v, buf, sizeof(buf), &heap, &n) : NULL;
+    if (!ts || time_parse_rfc3339(ts, &t)) {
+        put_json_str(out, "<unknown>", 9);
+    } else {
+        char ab[32];
+        time_human_age(now > t ? now - t : 0, ab, sizeof(ab));
+        put_json_str(out, ab, strlen(ab));
+    }
+    free(heap);
+}
+
+struct pod_scan {
+    struct jscan_val metadata, spec, status;
+    struct jscan_val name, ctime, containers, node_name;
+    struct jscan_val reason, phase, pod_ip, nominated, cstatuses;
+    bool deleting;
+};
+
+static const struct jscan_val absent = {JSCAN_NONE, "", 0};
+
+#define KEY_IS(k, lit) jscan_str_eq(k, lit, sizeof(lit) - 1)
+
+/* The pod's fields; -EINVAL when the text is not well-formed JSON (the whole of it is
+ * checked, as a parse would). */
+static int pod_scan(const char *json, size_t len, struct pod_scan *ps)
+{
+    struct jscan_val root, k, v;
+    struct jscan_iter it;
+    *ps = (struct pod_scan){.metadata = absent, .spec = absent, .status = absent,
+                            .name = absent, .ctime = absent, .containers = absent,
+                            .node_name = absent, .reason = absent, .phase = absent,
+                            .pod_ip = absent, .nominated = absent, .cstatuses = absent};
+    if (jscan_root(json, len, &root) < 0)
+        return -EINVAL;
+    if (root.type != JSCAN_OBJECT)
+        return jscan_doc(json, len, &root); /* an array: valid or not, it has no fields */
+    int r;
+    jscan_iter_init(&it, &root);
+    while ((r = jscan_next_member(&it, &k, &v)) == 1) {
+        if (KEY_IS(&k, "metadata"))
+            ps->metadata = v;
+        else if (KEY_IS(&k, "spec"))
+            ps->spec = v;
+        else if (KEY_IS(&k, "status"))
+            ps->status = v;
+    }
+    if (r < 0)
+        return -EINVAL;
+    /* the nested walks cannot fail: the values were checked whole above */
+    jscan_iter_init(&it, &ps->metadata);
+    while (jscan_next_member(&it, &k, &v) == 1) {
+        if (KEY_IS(&k, "name"))
+            ps->name = v;
+        else if (KEY_IS(&k, "creationTimestamp"))
+            ps->ctime = v;
+        else if (KEY_IS(&k, "deletionTimestamp"))
+            ps->deleting = true; /* any value, null included: jsonx_get finds it */
+    }
+    jscan_iter_init(&it, &ps->spec);
+    while (jscan_next_member(&it, &k, &v) == 1) {
+        if (KEY_IS(&k, "containers"))
+            ps->containers = v;
+        else if (KEY_IS(&k, "nodeName"))
+            ps->node_name = v;
+    }
+    jscan_iter_init(&it, &ps->status);
+    while (jscan_next_member(&it, &k, &v) == 1) {
+        if (KEY_IS(&k, "reason"))
+            ps->reason = v;
+        else if (KEY_IS(&k, "phase"))
+            ps->phase = v;
+        else if (KEY_IS(&k, "podIP"))
+            ps->pod_ip = v;
+        else if (KEY_IS(&k, "nominatedNodeName"))
+            ps->nominated = v;
+        else if (KEY_IS(&k, "containerStatuses"))
+            ps->cstatuses = v;
+    }
+    return 0;
+}
+
+/* pod_status: the status cell. */
+static void put_pod_status(struct strbuf *out, const struct pod_scan *ps)
+{
+    if (ps->deleting) {
+        put_json_str(out, "Terminating", 11);
+        return;
+    }
+    if (str_nonempty(&ps->reason)) {
+        put_str_or(out, &ps->reason, "");
+        return;
+    }
+    bool running = ps->phase.type == JSCAN_STRING && KEY_IS(&ps->phase, "Running");
+    struct jscan_iter it;
+    struct jscan_val cs, w, t;
+    jscan_iter_init(&it, &ps->cstatuses);
+    while (jscan_next_elem(&it, &cs) == 1) {
+        if (jscan_path(&cs, "state.waiting.reason", &w) && str_nonempty(&w)) {
+            put_str_or(out, &w, "");
+            return;
+        }
+        /* a terminated reason counts unless the phase is Running (a missing or non-string
+         * phase is not Running) */
+        if (jscan_path(&cs, "state.terminated.reason", &t) && str_nonempty(&t) && !running) {
+            put_str_or(out, &t, "");
+            return;
+        }
+    }
+    put_str_or(out, &ps->phase, "Pending");
+}
+
+static int pod_row_raw(struct strbuf *out, const char *json, size_t len,
+                       enum api_table_include inc, time_t now)
+{
+    struct pod_scan ps;
+    if (pod_scan(json, len, &ps) < 0)
+        return -EINVAL;
+    long long ready = 0, restarts = 0;
+    long long total = (long long)jscan_array_size(&ps.containers);
+    struct jscan_iter it;
+    struct jscan_val c, v;
+    jscan_iter_init(&it, &ps.cstatuses);
+    while (jscan_next_elem(&it, &c) == 1) {
+        if (jscan_get(&c, "ready", &v) && v.type == JSCAN_TRUE)
+            ready++;
+        long long n;
+        if (jscan_get(&c, "restartCount", &v) && jscan_int(&v, &n))
+            restarts = (long long)((unsigned long long)restarts + (unsigned long long)n);
+    }
+    char buf[64];
+    strbuf_str(out, "{\"cells\":[");
+    put_str_or(out, &ps.name, "");
+    snprintf(buf, sizeof(buf), ",\"%lld/%lld\",", ready, total);
+    strbuf_str(out, buf);
+    put_pod_status(out, &ps);
+    snprintf(buf, sizeof(buf), ",\"%lld\",", restarts);
+    strbuf_str(out, buf);
+    put_age(out, &ps.ctime, now);
+    strbuf_add(out, ",", 1);
+    put_str_or(out, &ps.pod_ip, "<none>");
+    strbuf_add(out, ",", 1);
+    put_str_or(out, &ps.node_name, "<none>");
+    strbuf_add(out, ",", 1);
+    put_str_or(out, &ps.nominated, "<none>");
+    strbuf_str(out, ",\"<none>\"]");
+    if (inc == API_TABLE_OBJECT) {
+        /* the stored text is jansson's compact output already: a copy of it is what
+         * dumping a deep copy of the parsed object gives */
+        struct jscan_val root;
+        jscan_root(json, len, &root);
+        strbuf_str(out, ",\"object\":");
+        strbuf_add(out, root.p, root.len);
+    } else if (inc == API_TABLE_METADATA) {
+        strbuf_str(out, ",\"object\":{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":"
+                        "\"meta.k8s.io/v1\",\"metadata\":");
+        if (ps.metadata.type == JSCAN_NONE) {
+            strbuf_str(out, "{}");
+        } else if (ps.metadata.type != JSCAN_OBJECT) {
+            strbuf_add(out, ps.metadata.p, ps.metadata.len);
+        } else {
+            /* every member but managedFields, as they are written */
+            struct jscan_val k;
+            bool first = true;
+            strbuf_add(out, "{", 1);
+            jscan_iter_init(&it, &ps.metadata);
+            while (jscan_next_member(&it, &k, &v) == 1) {
+                if (KEY_IS(&k, "managedFields"))
+                    continue;
+                if (!first)
+                    strbuf_add(out, ",", 1);
+                first = false;
+                strbuf_add(out, k.p, k.len);
+                strbuf_add(out, ":", 1);
+                strbuf_add(out, v.p, v.len);
+            }
+            strbuf_add(out, "}", 1);
+        }
+        strbuf_add(out, "}", 1);
+    }
+    strbuf_add(out, "}", 1);
+    return 0;
+}
+
+int api_table_row_raw(struct strbuf *out, const struct schema_kind *k, const char *json,
+                      size_t len, enum api_table_include inc, time_t now)
+{
+    if (cols_for(k) == pod_cols)
+        return pod_row_raw(out, json, len, inc, now);
+    json_t *obj = json_loadb(json, len, 0, NULL);
+    if (!obj)
+        return -EINVAL;
+    json_t *row = row_of(k, obj, inc, now);
+    char *s = row ? json_dumps(row, JSON_COMPACT) : NULL;
+    json_decref(row);
+    json_decref(obj);
+    if (!s)
+        return -ENOMEM;
+    strbuf_str(out, s);
+    free(s);
+    return 0;
 }
