@@ -255,17 +255,119 @@ int jscan_doc(const char *json, size_t len, struct jscan_val *out)
     return 0;
 }
 
-int jscan_root(const char *json, size_t len, struct jscan_val *out)
+/* ---- jscan_find: many paths, one pass ------------------------------------------------ */
+
+/* The length of a path step (up to the next '.' or the end). */
+static size_t step_len(const char *step)
+{
+    const char *dot = strchr(step, '.');
+    return dot ? (size_t)(dot - step) : strlen(step);
+}
+
+/* p at an object's '{'; cands = the wants whose earlier steps led here, step[i] = want i's
+ * step at this level. Walks the object, descending into members that lead further down
+ * instead of skipping them, so every byte is scanned once. The byte after the object, or
+ * NULL when the text is malformed. */
+static const char *find_in(const char *p, const char *end, struct jscan_want *w,
+                           uint32_t cands, const char *const *step)
+{
+    p = ws(p + 1, end);
+    if (p >= end)
+        return NULL;
+    if (*p == '}')
+        return p + 1;
+    for (;;) {
+        if (*p != '"')
+            return NULL;
+        struct jscan_val key = {JSCAN_STRING, p, 0};
+        const char *ke = scan_string(p, end);
+        if (!ke)
+            return NULL;
+        key.len = (size_t)(ke - p);
+        p = ws(ke, end);
+        if (p >= end || *p != ':')
+            return NULL;
+        p = ws(p + 1, end);
+        if (p >= end)
+            return NULL;
+        const char *vs = p;
+        uint32_t finals = 0, deeper = 0;
+        const char *next[JSCAN_FIND_MAX];
+        for (uint32_t c = cands; c; c &= c - 1) {
+            int i = __builtin_ctz(c);
+            size_t n = step_len(step[i]);
+            if (!jscan_str_eq(&key, step[i], n))
+                continue;
+            /* a trailing dot ends the path too, as in jsonx_get */
+            if (step[i][n] == '\0' || (step[i][n] == '.' && step[i][n + 1] == '\0')) {
+                finals |= 1u << i;
+            } else {
+                deeper |= 1u << i;
+                next[i] = step[i] + n + 1;
+                /* the last of duplicate keys decides: forget what an earlier one gave */
+                w[i].found = false;
+                w[i].val = (struct jscan_val){JSCAN_NONE, "", 0};
+                w[i].key = w[i].val;
+            }
+        }
+        if (deeper && *p == '{')
+            p = find_in(p, end, w, deeper, next);
+        else
+            p = scan_value(p, end);
+        if (!p)
+            return NULL;
+        for (uint32_t c = finals; c; c &= c - 1) {
+            int i = __builtin_ctz(c);
+            w[i].key = key;
+            w[i].val.type = type_of(*vs);
+            w[i].val.p = vs;
+            w[i].val.len = (size_t)(p - vs);
+            w[i].found = true;
+        }
+        p = ws(p, end);
+        if (p >= end)
+            return NULL;
+        if (*p == '}')
+            return p + 1;
+        if (*p != ',')
+            return NULL;
+        p = ws(p + 1, end);
+        if (p >= end)
+            return NULL;
+    }
+}
+
+int jscan_find(const char *json, size_t len, struct jscan_val *root, struct jscan_want *w,
+               size_t n)
 {
     const char *end = json + len;
     const char *p = ws(json, end);
-    while (end > p && (end[-1] == ' ' || end[-1] == '\n' || end[-1] == '\r' || end[-1] == '\t'))
-        end--;
-    if (end - p < 2 || !((*p == '{' && end[-1] == '}') || (*p == '[' && end[-1] == ']')))
+    const char *step[JSCAN_FIND_MAX];
+    uint32_t cands = 0;
+    if (n > JSCAN_FIND_MAX)
         return -EINVAL;
-    out->type = type_of(*p);
-    out->p = p;
-    out->len = (size_t)(end - p);
+    for (size_t i = 0; i < n; i++) {
+        w[i].found = false;
+        w[i].val = (struct jscan_val){JSCAN_NONE, "", 0};
+        w[i].key = w[i].val;
+        step[i] = w[i].path;
+        if (*w[i].path)
+            cands |= 1u << i;
+    }
+    if (p >= end)
+        return -EINVAL;
+    const char *e = *p == '{' ? find_in(p, end, w, cands, step) : scan_value(p, end);
+    if (!e || ws(e, end) != end)
+        return -EINVAL;
+    struct jscan_val r = {type_of(*p), p, (size_t)(e - p)};
+    for (size_t i = 0; i < n; i++) {
+        if (!*w[i].path) {
+            w[i].val = r; /* "" is the document itself */
+            w[i].found = true;
+        }
+    }
+    if (root)
+        *root = r;
     return 0;
 }
 

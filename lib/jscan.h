@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define JSCAN_MAX_DEPTH 2048
 
@@ -45,28 +46,36 @@ struct jscan_val {
  * whole text is checked. */
 int jscan_doc(const char *json, size_t len, struct jscan_val *out);
 
-/* The object or array that makes up json, checked lazily: only its first and last bytes
- * are looked at now (-EINVAL unless they are {...} or [...], whitespace around allowed),
- * the rest as it is walked. A walk of it that ends with 0 has checked the whole text;
- * one that gives -EINVAL found it malformed. One pass instead of two when every member
- * is visited anyway. */
-int jscan_root(const char *json, size_t len, struct jscan_val *out);
+/* Several lookups at once, in one pass over the text (what reading a pod's Table row or
+ * a selector's fields needs): the whole text is checked as by jscan_doc (-EINVAL), and
+ * each want gets the value at its dotted path with jsonx_get's semantics (every step a
+ * member of an object; the last of duplicate keys decides), found or not. Members on the
+ * way to a wanted path are walked into rather than passed over, so no byte is scanned
+ * twice. At most JSCAN_FIND_MAX wants; *root (may be NULL) = the whole value. */
+#define JSCAN_FIND_MAX 32
+struct jscan_want {
+    const char *path;     /* in: "metadata.name"; "" = the document */
+    bool found;           /* out: */
+    struct jscan_val key; /* the member's key (a JSCAN_STRING; JSCAN_NONE for "") */
+    struct jscan_val val; /* its value (JSCAN_NONE when not found) */
+};
+int jscan_find(const char *json, size_t len, struct jscan_val *root, struct jscan_want *w,
+               size_t n);
 
-/* Walks the members of an object or the elements of an array. Every value handed out is
- * checked whole (scanning it is how its end is found), so walks inside it never fail. */
+/* Walks the members of an object or the elements of an array of checked text (a value
+ * from jscan_doc or jscan_find, or from a walk of one). */
 struct jscan_iter {
     const char *p, *end;
     bool object, first;
 };
 void jscan_iter_init(struct jscan_iter *it, const struct jscan_val *v);
 /* The next member: *key is the key (a JSCAN_STRING) and *val its value. 1 = got one,
- * 0 = no more (also when the container is not an object), -EINVAL = malformed text (a
- * jscan_root value only). */
+ * 0 = no more (also when the container is not an object); -EINVAL only for unchecked,
+ * malformed text. */
 int jscan_next_member(struct jscan_iter *it, struct jscan_val *key, struct jscan_val *val);
 /* The next element of an array: 1, 0 (no more, or not an array) or -EINVAL as above. */
 int jscan_next_elem(struct jscan_iter *it, struct jscan_val *val);
-/* The number of elements of an array (0 for anything else). Checked values only, as for
- * jscan_get and jscan_path. */
+/* The number of elements of an array (0 for anything else). */
 size_t jscan_array_size(const struct jscan_val *v);
 
 /* 1 when the JSCAN_STRING s decodes to exactly the n bytes of name. */

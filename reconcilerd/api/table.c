@@ -564,104 +564,119 @@ static void put_age(struct strbuf *out, const struct jscan_val *v, time_t now)
     free(heap);
 }
 
-struct pod_scan {
-    struct jscan_val metadata, spec, status;
-    struct jscan_val name, ctime, containers, node_name;
-    struct jscan_val reason, phase, pod_ip, nominated, cstatuses;
-    bool deleting;
-};
-
-static const struct jscan_val absent = {JSCAN_NONE, "", 0};
-
 #define KEY_IS(k, lit) jscan_str_eq(k, lit, sizeof(lit) - 1)
 
-/* The pod's fields; -EINVAL when the text is not well-formed JSON (the whole of it is
- * checked, as a parse would). */
+/* What the pod columns read, found in one pass (jscan_find). */
+enum {
+    P_METADATA,
+    P_NAME,
+    P_CTIME,
+    P_DELETION,
+    P_MANAGED,
+    P_CONTAINERS,
+    P_NODE,
+    P_REASON,
+    P_PHASE,
+    P_IP,
+    P_NOMINATED,
+    P_CSTATUSES,
+    P_COUNT
+};
+static const char *const pod_paths[P_COUNT] = {
+    "metadata",          "metadata.name",   "metadata.creationTimestamp",
+    "metadata.deletionTimestamp", "metadata.managedFields", "spec.containers",
+    "spec.nodeName",     "status.reason",   "status.phase",
+    "status.podIP",      "status.nominatedNodeName", "status.containerStatuses",
+};
+
+struct pod_scan {
+    struct jscan_val root;
+    struct jscan_want f[P_COUNT];
+};
+
+/* The pod's fields; -EINVAL when the text is not well-formed JSON or not an object or
+ * array (the whole of it is checked, as a parse would). */
 static int pod_scan(const char *json, size_t len, struct pod_scan *ps)
 {
-    struct jscan_val root, k, v;
-    struct jscan_iter it;
-    *ps = (struct pod_scan){.metadata = absent, .spec = absent, .status = absent,
-                            .name = absent, .ctime = absent, .containers = absent,
-                            .node_name = absent, .reason = absent, .phase = absent,
-                            .pod_ip = absent, .nominated = absent, .cstatuses = absent};
-    if (jscan_root(json, len, &root) < 0)
+    for (int i = 0; i < P_COUNT; i++)
+        ps->f[i].path = pod_paths[i];
+    if (jscan_find(json, len, &ps->root, ps->f, P_COUNT) < 0)
         return -EINVAL;
-    if (root.type != JSCAN_OBJECT)
-        return jscan_doc(json, len, &root); /* an array: valid or not, it has no fields */
-    int r;
-    jscan_iter_init(&it, &root);
-    while ((r = jscan_next_member(&it, &k, &v)) == 1) {
-        if (KEY_IS(&k, "metadata"))
-            ps->metadata = v;
-        else if (KEY_IS(&k, "spec"))
-            ps->spec = v;
-        else if (KEY_IS(&k, "status"))
-            ps->status = v;
-    }
-    if (r < 0)
-        return -EINVAL;
-    /* the nested walks cannot fail: the values were checked whole above */
-    jscan_iter_init(&it, &ps->metadata);
-    while (jscan_next_member(&it, &k, &v) == 1) {
-        if (KEY_IS(&k, "name"))
-            ps->name = v;
-        else if (KEY_IS(&k, "creationTimestamp"))
-            ps->ctime = v;
-        else if (KEY_IS(&k, "deletionTimestamp"))
-            ps->deleting = true; /* any value, null included: jsonx_get finds it */
-    }
-    jscan_iter_init(&it, &ps->spec);
-    while (jscan_next_member(&it, &k, &v) == 1) {
-        if (KEY_IS(&k, "containers"))
-            ps->containers = v;
-        else if (KEY_IS(&k, "nodeName"))
-            ps->node_name = v;
-    }
-    jscan_iter_init(&it, &ps->status);
-    while (jscan_next_member(&it, &k, &v) == 1) {
-        if (KEY_IS(&k, "reason"))
-            ps->reason = v;
-        else if (KEY_IS(&k, "phase"))
-            ps->phase = v;
-        else if (KEY_IS(&k, "podIP"))
-            ps->pod_ip = v;
-        else if (KEY_IS(&k, "nominatedNodeName"))
-            ps->nominated = v;
-        else if (KEY_IS(&k, "containerStatuses"))
-            ps->cstatuses = v;
-    }
+    if (ps->root.type != JSCAN_OBJECT && ps->root.type != JSCAN_ARRAY)
+        return -EINVAL; /* json_loadb wants an object or an array */
     return 0;
+}
+
+/* What a container status contributes: its readiness, restarts and state reasons. */
+enum { C_READY, C_RESTARTS, C_WAITING, C_TERMINATED, C_COUNT };
+
+static void cstatus_scan(const struct jscan_val *cs, struct jscan_want *f)
+{
+    static const char *const paths[C_COUNT] = {"ready", "restartCount", "state.waiting.reason",
+                                               "state.terminated.reason"};
+    for (int i = 0; i < C_COUNT; i++)
+        f[i].path = paths[i];
+    /* checked text: this cannot fail; an element that is not an object has none of them */
+    if (jscan_find(cs->p, cs->len, NULL, f, C_COUNT) < 0)
+        for (int i = 0; i < C_COUNT; i++)
+            f[i].found = false;
 }
 
 /* pod_status: the status cell. */
 static void put_pod_status(struct strbuf *out, const struct pod_scan *ps)
 {
-    if (ps->deleting) {
+    const struct jscan_val *phase = &ps->f[P_PHASE].val;
+    if (ps->f[P_DELETION].found) { /* any value, null included: jsonx_get finds it */
         put_json_str(out, "Terminating", 11);
         return;
     }
-    if (str_nonempty(&ps->reason)) {
-        put_str_or(out, &ps->reason, "");
+    if (str_nonempty(&ps->f[P_REASON].val)) {
+        put_str_or(out, &ps->f[P_REASON].val, "");
         return;
     }
-    bool running = ps->phase.type == JSCAN_STRING && KEY_IS(&ps->phase, "Running");
+    /* a terminated reason counts unless the phase is Running (a missing or non-string
+     * phase is not Running) */
+    bool running = phase->type == JSCAN_STRING && KEY_IS(phase, "Running");
     struct jscan_iter it;
-    struct jscan_val cs, w, t;
-    jscan_iter_init(&it, &ps->cstatuses);
+    struct jscan_val cs;
+    jscan_iter_init(&it, &ps->f[P_CSTATUSES].val);
     while (jscan_next_elem(&it, &cs) == 1) {
-        if (jscan_path(&cs, "state.waiting.reason", &w) && str_nonempty(&w)) {
-            put_str_or(out, &w, "");
+        struct jscan_want c[C_COUNT];
+        cstatus_scan(&cs, c);
+        if (str_nonempty(&c[C_WAITING].val)) {
+            put_str_or(out, &c[C_WAITING].val, "");
             return;
         }
-        /* a terminated reason counts unless the phase is Running (a missing or non-string
-         * phase is not Running) */
-        if (jscan_path(&cs, "state.terminated.reason", &t) && str_nonempty(&t) && !running) {
-            put_str_or(out, &t, "");
+        if (str_nonempty(&c[C_TERMINATED].val) && !running) {
+            put_str_or(out, &c[C_TERMINATED].val, "");
             return;
         }
     }
-    put_str_or(out, &ps->phase, "Pending");
+    put_str_or(out, phase, "Pending");
+}
+
+/* The metadata object as it is written, without its managedFields member: the stored
+ * text is jansson's compact output, so cutting the member and one comma out of it is
+ * what dumping the object without that member gives. */
+static void put_metadata(struct strbuf *out, const struct pod_scan *ps)
+{
+    const struct jscan_want *md = &ps->f[P_METADATA], *mf = &ps->f[P_MANAGED];
+    if (!md->found) {
+        strbuf_str(out, "{}");
+        return;
+    }
+    if (!mf->found) {
+        strbuf_add(out, md->val.p, md->val.len);
+        return;
+    }
+    const char *cut = mf->key.p, *cut_end = mf->val.p + mf->val.len;
+    const char *mend = md->val.p + md->val.len;
+    if (cut[-1] == ',')
+        cut--; /* a member before it: drop the comma that precedes it */
+    else if (cut_end < mend && *cut_end == ',')
+        cut_end++; /* the first member: drop the comma that follows it */
+    strbuf_add(out, md->val.p, (size_t)(cut - md->val.p));
+    strbuf_add(out, cut_end, (size_t)(mend - cut_end));
 }
 
 static int pod_row_raw(struct strbuf *out, const char *json, size_t len,
@@ -671,65 +686,44 @@ static int pod_row_raw(struct strbuf *out, const char *json, size_t len,
     if (pod_scan(json, len, &ps) < 0)
         return -EINVAL;
     long long ready = 0, restarts = 0;
-    long long total = (long long)jscan_array_size(&ps.containers);
+    long long total = (long long)jscan_array_size(&ps.f[P_CONTAINERS].val);
     struct jscan_iter it;
-    struct jscan_val c, v;
-    jscan_iter_init(&it, &ps.cstatuses);
-    while (jscan_next_elem(&it, &c) == 1) {
-        if (jscan_get(&c, "ready", &v) && v.type == JSCAN_TRUE)
+    struct jscan_val cs;
+    jscan_iter_init(&it, &ps.f[P_CSTATUSES].val);
+    while (jscan_next_elem(&it, &cs) == 1) {
+        struct jscan_want c[C_COUNT];
+        cstatus_scan(&cs, c);
+        if (c[C_READY].val.type == JSCAN_TRUE)
             ready++;
         long long n;
-        if (jscan_get(&c, "restartCount", &v) && jscan_int(&v, &n))
+        if (jscan_int(&c[C_RESTARTS].val, &n))
             restarts = (long long)((unsigned long long)restarts + (unsigned long long)n);
     }
     char buf[64];
     strbuf_str(out, "{\"cells\":[");
-    put_str_or(out, &ps.name, "");
+    put_str_or(out, &ps.f[P_NAME].val, "");
     snprintf(buf, sizeof(buf), ",\"%lld/%lld\",", ready, total);
     strbuf_str(out, buf);
     put_pod_status(out, &ps);
     snprintf(buf, sizeof(buf), ",\"%lld\",", restarts);
     strbuf_str(out, buf);
-    put_age(out, &ps.ctime, now);
+    put_age(out, &ps.f[P_CTIME].val, now);
     strbuf_add(out, ",", 1);
-    put_str_or(out, &ps.pod_ip, "<none>");
+    put_str_or(out, &ps.f[P_IP].val, "<none>");
     strbuf_add(out, ",", 1);
-    put_str_or(out, &ps.node_name, "<none>");
+    put_str_or(out, &ps.f[P_NODE].val, "<none>");
     strbuf_add(out, ",", 1);
-    put_str_or(out, &ps.nominated, "<none>");
+    put_str_or(out, &ps.f[P_NOMINATED].val, "<none>");
     strbuf_str(out, ",\"<none>\"]");
     if (inc == API_TABLE_OBJECT) {
         /* the stored text is jansson's compact output already: a copy of it is what
          * dumping a deep copy of the parsed object gives */
-        struct jscan_val root;
-        jscan_root(json, len, &root);
         strbuf_str(out, ",\"object\":");
-        strbuf_add(out, root.p, root.len);
+        strbuf_add(out, ps.root.p, ps.root.len);
     } else if (inc == API_TABLE_METADATA) {
         strbuf_str(out, ",\"object\":{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":"
                         "\"meta.k8s.io/v1\",\"metadata\":");
-        if (ps.metadata.type == JSCAN_NONE) {
-            strbuf_str(out, "{}");
-        } else if (ps.metadata.type != JSCAN_OBJECT) {
-            strbuf_add(out, ps.metadata.p, ps.metadata.len);
-        } else {
-            /* every member but managedFields, as they are written */
-            struct jscan_val k;
-            bool first = true;
-            strbuf_add(out, "{", 1);
-            jscan_iter_init(&it, &ps.metadata);
-            while (jscan_next_member(&it, &k, &v) == 1) {
-                if (KEY_IS(&k, "managedFields"))
-                    continue;
-                if (!first)
-                    strbuf_add(out, ",", 1);
-                first = false;
-                strbuf_add(out, k.p, k.len);
-                strbuf_add(out, ":", 1);
-                strbuf_add(out, v.p, v.len);
-            }
-            strbuf_add(out, "}", 1);
-        }
+        put_metadata(out, &ps);
         strbuf_add(out, "}", 1);
     }
     strbuf_add(out, "}", 1);

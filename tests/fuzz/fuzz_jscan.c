@@ -4,7 +4,8 @@
  * Input: any bytes, read as one JSON text. None may crash or read out of bounds, and:
  *  - what jansson accepts (flags 0 or JSON_DECODE_ANY), jscan_doc accepts (text with a
  *    raw NUL byte aside: jansson misreads it, and no writer emits it);
- *  - for an object or array, jscan_root plus a full walk agrees with jscan_doc;
+ *  - jscan_find checks the text as jscan_doc does, and finds what jscan_path finds (paths
+ *    made of the keys the text holds);
  *  - on accepted text, jscan's view equals jansson's tree: types, array elements in
  *    order, every key's (last) value, decoded strings, integers. */
 #include <stddef.h>
@@ -18,8 +19,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Walks every value below v: -EINVAL when a walk finds malformed text. */
-static int walk_all(const struct jscan_val *v, int depth)
+/* Walks every value below v (checked text: no walk may fail), collecting up to 8 paths
+ * of keys that occur (plain keys without dots only) for jscan_find. */
+struct paths {
+    char p[8][64];
+    int n;
+};
+
+static void walk_all(const struct jscan_val *v, int depth, const char *prefix, struct paths *ps)
 {
     struct jscan_iter it;
     struct jscan_val k, x;
@@ -29,22 +36,25 @@ static int walk_all(const struct jscan_val *v, int depth)
     jscan_iter_init(&it, v);
     if (v->type == JSCAN_OBJECT) {
         while ((r = jscan_next_member(&it, &k, &x)) == 1) {
-            char buf[8];
-            jscan_str_decode(&k, buf, sizeof(buf));
-            if (walk_all(&x, depth + 1) < 0)
-                return -1;
+            char kb[32];
+            size_t kl = jscan_str_decode(&k, kb, sizeof(kb));
+            char path[64] = "";
+            if (kl < sizeof(kb) && !memchr(kb, '.', kl) && depth < 4 &&
+                strlen(prefix) + kl + 2 < sizeof(path)) {
+                snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", kb);
+                if (ps->n < 8)
+                    snprintf(ps->p[ps->n++], sizeof(ps->p[0]), "%s", path);
+            }
+            walk_all(&x, depth + 1, path, ps);
         }
-        return r;
-    }
-    if (v->type == JSCAN_ARRAY) {
+        if (r != 0)
+            abort();
+    } else if (v->type == JSCAN_ARRAY) {
         while ((r = jscan_next_elem(&it, &x)) == 1)
-            if (walk_all(&x, depth + 1) < 0)
-                return -1;
-        return r;
+            walk_all(&x, depth + 1, "", ps);
+        if (r != 0)
+            abort();
     }
-    long long n;
-    jscan_int(v, &n);
-    return 0;
 }
 
 static void same(const struct jscan_val *v, const json_t *j, int depth)
@@ -130,10 +140,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *s = (const char *)data;
     struct jscan_val doc, root;
     int dr = jscan_doc(s, size, &doc);
-    if (jscan_root(s, size, &root) == 0) {
-        int wr = walk_all(&root, 0);
-        if ((wr == 0) != (dr == 0))
+    struct jscan_want w[9] = {{.path = "metadata.name"}};
+    if ((jscan_find(s, size, &root, w, 1) == 0) != (dr == 0))
+        abort();
+    if (dr == 0) {
+        struct paths ps = {.n = 0};
+        walk_all(&doc, 0, "", &ps);
+        for (int i = 0; i < ps.n; i++)
+            w[i + 1].path = ps.p[i];
+        if (jscan_find(s, size, &root, w, (size_t)ps.n + 1) != 0 || root.p != doc.p ||
+            root.len != doc.len)
             abort();
+        for (int i = 0; i <= ps.n; i++) {
+            struct jscan_val v;
+            int found = jscan_path(&doc, w[i].path, &v);
+            if (found != w[i].found || (found && (v.p != w[i].val.p || v.len != w[i].val.len)))
+                abort();
+        }
     }
     /* jansson reads a raw NUL byte oddly ("4\0}" passes for "4}"), and no JSON writer
      * emits one: such text is outside the comparison */

@@ -75,35 +75,22 @@ static void test_jscan_nesting_is_limited_not_recursive(void **state)
     free(s);
 }
 
-static void test_jscan_root_checks_as_it_is_walked(void **state)
+static void test_jscan_walks_members_and_elements(void **state)
 {
     (void)state;
     struct jscan_val root, k, v;
     struct jscan_iter it;
     const char *ok = " {\"a\":1, \"b\":[2,3] ,\"c\":{\"d\":null}} ";
-    assert_int_equal(jscan_root(ok, strlen(ok), &root), 0);
+    assert_int_equal(doc(ok, &root), 0);
     jscan_iter_init(&it, &root);
     int n = 0, r;
     while ((r = jscan_next_member(&it, &k, &v)) == 1)
         n++;
     assert_int_equal(r, 0);
     assert_int_equal(n, 3);
-    const char *bad[] = {"{\"a\":1}}", "{\"a\":1,}", "{,\"a\":1}", "{\"a\":[1}", "{\"a\" 1}",
-                         "{\"a\":1 \"b\":2}", "{\"a\":01}", "{1:2}"};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (jscan_root(bad[i], strlen(bad[i]), &root) < 0)
-            continue;
-        jscan_iter_init(&it, &root);
-        while ((r = jscan_next_member(&it, &k, &v)) == 1)
-            ;
-        if (r != -EINVAL)
-            fail_msg("walked %s without an error", bad[i]);
-    }
-    assert_int_equal(jscan_root("\"x\"", 3, &root), -EINVAL);
-    assert_int_equal(jscan_root("{", 1, &root), -EINVAL);
-    assert_int_equal(jscan_root("{]", 2, &root), -EINVAL);
+    assert_int_equal(jscan_next_elem(&it, &v), 0);
     /* arrays walk with next_elem; members of an array are none */
-    assert_int_equal(jscan_root("[1,\"x\",{}]", 10, &root), 0);
+    assert_int_equal(doc("[1,\"x\",{}]", &root), 0);
     jscan_iter_init(&it, &root);
     assert_int_equal(jscan_next_member(&it, &k, &v), 0);
     n = 0;
@@ -112,6 +99,68 @@ static void test_jscan_root_checks_as_it_is_walked(void **state)
     assert_int_equal(r, 0);
     assert_int_equal(n, 3);
     assert_int_equal(jscan_array_size(&root), 3);
+    assert_int_equal(doc("[]", &root), 0);
+    assert_int_equal(jscan_array_size(&root), 0);
+    assert_int_equal(doc("\"s\"", &root), 0);
+    assert_int_equal(jscan_array_size(&root), 0);
+    jscan_iter_init(&it, &root);
+    assert_int_equal(jscan_next_elem(&it, &v), 0);
+}
+
+/* jscan_find gives, in one pass, what jscan_path gives one by one, and checks the text. */
+static void test_jscan_find_matches_path_lookups(void **state)
+{
+    (void)state;
+    const char *s = "{\"metadata\":{\"name\":\"web\",\"labels\":{\"a\":\"x\"},\"managedFields\":[{}]},"
+                    "\"spec\":\"str\",\"status\":{\"phase\":\"Running\",\"cs\":[{\"ready\":true}]},"
+                    "\"dup\":{\"x\":1},\"dup\":{\"y\":2},\"d2\":{\"x\":1},\"d2\":3,\"\":{\"\":4}}";
+    const char *paths[] = {"metadata", "metadata.name", "metadata.labels", "metadata.labels.a",
+                           "metadata.managedFields", "spec", "spec.x", "status.phase",
+                           "status.cs", "dup.x", "dup.y", "dup", "d2.x", "nope", "nope.x",
+                           "metadata.", "", ".", "..", "metadata.name.x", "status.phase"};
+    size_t n = sizeof(paths) / sizeof(paths[0]);
+    struct jscan_want w[32];
+    struct jscan_val root, v;
+    for (size_t i = 0; i < n; i++)
+        w[i].path = paths[i];
+    assert_int_equal(jscan_find(s, strlen(s), &root, w, n), 0);
+    assert_int_equal(root.type, JSCAN_OBJECT);
+    assert_int_equal(root.len, strlen(s));
+    json_t *j = json_loads(s, 0, NULL);
+    assert_non_null(j);
+    for (size_t i = 0; i < n; i++) {
+        int found = jscan_path(&root, paths[i], &v);
+        json_t *want = jsonx_get(j, paths[i]);
+        if (w[i].found != (found == 1) || w[i].found != (want != NULL))
+            fail_msg("%s: find %d, path %d, jsonx_get %d", paths[i], w[i].found, found,
+                     want != NULL);
+        if (found)
+            assert_true(w[i].val.p == v.p && w[i].val.len == v.len && w[i].val.type == v.type);
+        else
+            assert_int_equal(w[i].val.type, JSCAN_NONE);
+    }
+    /* the key of a found member, for cutting it out of its object */
+    assert_int_equal(w[4].key.len, strlen("\"managedFields\""));
+    assert_memory_equal(w[4].key.p, "\"managedFields\"", w[4].key.len);
+    json_decref(j);
+
+    /* malformed text anywhere fails the whole find, found or not */
+    const char *bad[] = {"{\"metadata\":{\"name\":\"x\"}", "{\"metadata\":{\"name\":01}}",
+                         "{\"a\":1,}", "{\"a\":[1,}", "{\"metadata\":{\"name\":\"x\"}} x",
+                         "{\"metadata\" {}}", "", "   "};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        w[0].path = "metadata.name";
+        if (jscan_find(bad[i], strlen(bad[i]), NULL, w, 1) != -EINVAL)
+            fail_msg("accepted %s", bad[i]);
+    }
+    /* arrays and scalars are documents with no members */
+    w[0].path = "a";
+    assert_int_equal(jscan_find("[{\"a\":1}]", 9, &root, w, 1), 0);
+    assert_false(w[0].found);
+    assert_int_equal(root.type, JSCAN_ARRAY);
+    assert_int_equal(jscan_find("7", 1, &root, w, 1), 0);
+    assert_int_equal(root.type, JSCAN_NUMBER);
+    assert_int_equal(jscan_find("{}", 2, NULL, w, JSCAN_FIND_MAX + 1), -EINVAL);
 }
 
 static void test_jscan_get_and_path_follow_jsonx_get(void **state)
@@ -219,7 +268,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jscan_accepts_and_refuses_like_jansson),
         cmocka_unit_test(test_jscan_nesting_is_limited_not_recursive),
-        cmocka_unit_test(test_jscan_root_checks_as_it_is_walked),
+        cmocka_unit_test(test_jscan_walks_members_and_elements),
+        cmocka_unit_test(test_jscan_find_matches_path_lookups),
         cmocka_unit_test(test_jscan_get_and_path_follow_jsonx_get),
         cmocka_unit_test(test_jscan_decodes_strings),
         cmocka_unit_test(test_jscan_reads_integers_like_jansson),
