@@ -148,7 +148,8 @@ struct list_stream {
     } seg[2]; /* what waits to be copied out, in order */
     size_t nseg, segi;
     struct raw_obj obj;
-    bool parse; /* selectors need a parse (see raw_obj_init) */
+    bool parse;     /* selectors need a parse (see raw_obj_init) */
+    bool truncated; /* the view stopped at limit + 1 objects: more may follow it */
 };
 
 static void list_stream_free(void *userdata)
@@ -246,6 +247,15 @@ static int list_next(struct list_stream *s)
         snprintf(s->last_key, sizeof(s->last_key), "%s", key);
         return 0;
     }
+    if (s->truncated && !s->more && s->end) {
+        /* The page's view ended with objects left out (unreadable) before the limit was
+         * reached: the rest of the list is still there, after the last one looked at. */
+        const char *key, *json;
+        size_t len;
+        store_view_get(s->view, s->end - 1, &key, &json, &len);
+        s->more = true;
+        snprintf(s->last_key, sizeof(s->last_key), "%s", key);
+    }
     s->next = s->end;
     if (build_tail(s) < 0)
         return -ENOMEM;
@@ -333,15 +343,20 @@ void api_list_serve(struct api_req *r, struct label_selector *ls, struct field_s
         api_respond_status(r->req, 500, "InternalError", "out of memory");
         goto fail;
     }
+    /* A page without selectors needs its own objects only, and one more to know whether
+     * more remain: kubectl pages 500 at a time through 100k pods. */
+    size_t max = s->limit > 0 && !ls && !fs ? (size_t)s->limit + 1 : 0;
     struct bosun_err err = {0};
-    int rc = store_view_take(r->api->store, r->prefix, &s->view, &s->rev, &err);
+    int rc = store_view_take(r->api->store, r->prefix, cont && *cont ? cont : NULL, max, &s->view,
+                             &s->rev, &err);
     if (rc) {
         api_respond_status(r->req, rc == -ENOSPC ? 507 : 500, "InternalError", "%s",
                            *err.msg ? err.msg : strerror(-rc));
         goto fail;
     }
-    s->next = cont && *cont ? store_view_after(s->view, cont) : 0;
+    s->next = 0;
     s->end = store_view_count(s->view);
+    s->truncated = max && s->end == max;
     uint64_t size = HTTPD_SIZE_UNKNOWN;
     if (!table && !ls && !fs) {
         /* Nothing is left out of a plain list: its length is known before it is sent. */

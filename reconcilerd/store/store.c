@@ -1580,9 +1580,29 @@ struct store_view {
     size_t n;
 };
 
+/* What a view collects: list_acc plus the page's bounds. */
+struct view_acc {
+    struct list_acc acc;
+    const char *after;
+    size_t max;
+};
+
+static int view_collect(struct store_item *it, void *ud)
+{
+    struct view_acc *v = ud;
+    if (v->max && v->acc.n == v->max)
+        return 1;
+    return list_collect(it, &v->acc);
+}
+
 static int view_copy(const char *key, const char *json, size_t len, uint64_t mod_rev, void *ud)
 {
-    struct list_acc *a = ud;
+    struct view_acc *v = ud;
+    struct list_acc *a = &v->acc;
+    if (v->after && strcmp(key, v->after) <= 0)
+        return 0;
+    if (v->max && a->n == v->max)
+        return 1;
     if (a->n == a->cap) {
         size_t cap = a->cap ? a->cap * 2 : 256;
         struct store_item **p = realloc(a->v, cap * sizeof(*p));
@@ -1605,46 +1625,47 @@ static int view_copy(const char *key, const char *json, size_t len, uint64_t mod
     return 0;
 }
 
-int store_view_take(struct store *st, const char *prefix, struct store_view **out,
-                    uint64_t *out_rev, struct bosun_err *err)
+int store_view_take(struct store *st, const char *prefix, const char *after, size_t max,
+                    struct store_view **out, uint64_t *out_rev, struct bosun_err *err)
 {
-    struct list_acc acc = {0};
+    struct view_acc va = {.after = after, .max = max};
+    struct list_acc *acc = &va.acc;
     struct store_view *view = NULL;
     uint64_t rev = 0;
     int r = 0;
     if (!prefix)
         prefix = "";
     if (st->etcd) {
-        r = store_etcd_list(st->etcd, prefix, NULL, view_copy, &acc, &rev, err);
+        r = store_etcd_list(st->etcd, prefix, NULL, view_copy, &va, &rev, err);
         if (r)
             goto out;
     } else {
         pthread_rwlock_rdlock(&st->ix_lock);
-        store_index_scan(st->ix, prefix, list_collect, &acc);
+        store_index_scan_after(st->ix, prefix, after, view_collect, &va);
         rev = atomic_load(&st->committed);
         pthread_rwlock_unlock(&st->ix_lock);
     }
-    if (acc.bad) {
+    if (acc->bad) {
         r = err_set(err, -EUCLEAN, "store: view %s: an object lacks its resourceVersion", prefix);
         goto out;
     }
     view = calloc(1, sizeof(*view));
-    if (acc.oom || !view) {
+    if (acc->oom || !view) {
         r = err_errno(err, -ENOMEM, "store: view %s", prefix);
         goto out;
     }
-    view->v = acc.v;
-    view->n = acc.n;
-    acc.v = NULL;
-    acc.n = 0;
+    view->v = acc->v;
+    view->n = acc->n;
+    acc->v = NULL;
+    acc->n = 0;
     *out = view;
     view = NULL;
     if (out_rev)
         *out_rev = rev;
 out:
-    for (size_t i = 0; i < acc.n; i++)
-        store_item_unref(acc.v[i]);
-    free(acc.v);
+    for (size_t i = 0; i < acc->n; i++)
+        store_item_unref(acc->v[i]);
+    free(acc->v);
     free(view);
     return r;
 }
@@ -1661,19 +1682,6 @@ void store_view_get(const struct store_view *v, size_t i, const char **key, cons
     *key = it->key;
     *json = store_item_raw(it);
     *len = it->raw_len;
-}
-
-size_t store_view_after(const struct store_view *v, const char *key)
-{
-    size_t lo = 0, hi = v->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(v->v[mid]->key, key) <= 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
 }
 
 void store_view_free(struct store_view *v)

@@ -153,19 +153,18 @@ int store_list_raw(struct store *st, const char *prefix, store_list_raw_fn fn, v
  * view was taken do not change it. A view is owned by one thread at a time. */
 struct store_view;
 
-/* Takes the view of every object under prefix; *out (owned, free with store_view_free) and
- * *out_rev (may be NULL) = the revision of that view. -ENOMEM, or the backend's errors. */
-int store_view_take(struct store *st, const char *prefix, struct store_view **out,
-                    uint64_t *out_rev, struct bosun_err *err);
+/* Takes the view of the objects under prefix whose keys sort after `after` (NULL = all),
+ * at most max of them (0 = no limit): a page of a list holds only its page. *out (owned,
+ * free with store_view_free) and *out_rev (may be NULL) = the revision of that view.
+ * -ENOMEM, or the backend's errors. */
+int store_view_take(struct store *st, const char *prefix, const char *after, size_t max,
+                    struct store_view **out, uint64_t *out_rev, struct bosun_err *err);
 /* The number of objects in the view. */
 size_t store_view_count(const struct store_view *v);
 /* The i-th object in key order (i < count): its key and raw bytes (*json, *len; NUL-
  * terminated), borrowed until store_view_free. */
 void store_view_get(const struct store_view *v, size_t i, const char **key, const char **json,
                     size_t *len);
-/* The index of the first object whose key sorts after key (count when none): where a
- * list resumes from a continue token. */
-size_t store_view_after(const struct store_view *v, const char *key);
 void store_view_free(struct store_view *v); /* NULL allowed */
 
 /* store_get with raw bytes: *out_json = a NUL-terminated copy the caller frees, *out_len its

@@ -1312,7 +1312,7 @@ static void check_raw_list_get_watch(struct store *st, const char *prefix)
     /* a held view: the same keys and bytes as the list, unchanged by the delete below */
     struct store_view *view = NULL;
     uint64_t vrev = 0;
-    assert_int_equal(store_view_take(st, prefix, &view, &vrev, &err), 0);
+    assert_int_equal(store_view_take(st, prefix, NULL, 0, &view, &vrev, &err), 0);
     assert_int_equal(store_view_count(view), 2);
     assert_true(vrev >= ra2);
     for (size_t i = 0; i < 2; i++) {
@@ -1323,10 +1323,26 @@ static void check_raw_list_get_watch(struct store *st, const char *prefix)
         assert_int_equal(strlen(vj), vl);
         assert_string_equal(vj, l.v[i].json);
     }
-    assert_int_equal(store_view_after(view, prefix), 0);
-    assert_int_equal(store_view_after(view, ka), 1);
-    assert_int_equal(store_view_after(view, kb), 2);
-    assert_int_equal(store_view_after(view, "~"), 2);
+    /* pages: keys after a continue key, at most max of them */
+    struct {
+        const char *after;
+        size_t max, n;
+        const char *first;
+    } pages[] = {{prefix, 0, 2, ka}, {ka, 0, 1, kb}, {kb, 0, 0, NULL}, {NULL, 1, 1, ka},
+                 {ka, 1, 1, kb},     {"", 5, 2, ka},  {"~", 0, 0, NULL}, {"/", 0, 2, ka}};
+    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+        struct store_view *pv = NULL;
+        assert_int_equal(store_view_take(st, prefix, pages[i].after, pages[i].max, &pv, NULL, &err),
+                         0);
+        assert_int_equal(store_view_count(pv), pages[i].n);
+        if (pages[i].first) {
+            const char *vk, *vj;
+            size_t vl;
+            store_view_get(pv, 0, &vk, &vj, &vl);
+            assert_string_equal(vk, pages[i].first);
+        }
+        store_view_free(pv);
+    }
 
     /* get_raw */
     char *js = NULL;
@@ -1360,9 +1376,8 @@ static void check_raw_list_get_watch(struct store *st, const char *prefix)
     /* an empty prefix range */
     char none[140];
     snprintf(none, sizeof(none), "%snothing/", prefix);
-    assert_int_equal(store_view_take(st, none, &view, NULL, &err), 0);
+    assert_int_equal(store_view_take(st, none, NULL, 0, &view, NULL, &err), 0);
     assert_int_equal(store_view_count(view), 0);
-    assert_int_equal(store_view_after(view, ka), 0);
     store_view_free(view);
 
     for (int i = 0; i < 400 && raw_seen_n(&seen) < 4; i++)
