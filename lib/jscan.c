@@ -47,11 +47,29 @@ static long hex4(const char *p, const char *end)
     return v;
 }
 
-/* p at the opening quote: the byte after the closing quote, or NULL. */
-static const char *scan_string(const char *p, const char *end)
+/* p at the opening quote: the byte after the closing quote, or NULL. *esc (may be NULL)
+ * = whether the text holds an escape. */
+/* Nonzero when one of the 8 bytes of v is a quote, a backslash or a control character
+ * (the classic zero-byte tests: exact, no false positives). */
+static inline uint64_t swar_stop(uint64_t v)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((v - ones * 0x20) & ~v)) & high;
+}
+
+static const char *scan_string_esc(const char *p, const char *end, bool *esc)
 {
     p++;
     for (;;) {
+        /* 8 bytes at a time through the plain run, then byte by byte to its end */
+        while (end - p >= 8) {
+            uint64_t v;
+            memcpy(&v, p, 8);
+            if (swar_stop(v))
+                break;
+            p += 8;
+        }
         while (p < end && !str_stop[(unsigned char)*p])
             p++;
         if (p >= end)
@@ -60,6 +78,8 @@ static const char *scan_string(const char *p, const char *end)
             return p + 1;
         if (*p != '\\')
             return NULL; /* a raw control character */
+        if (esc)
+            *esc = true;
         if (++p >= end)
             return NULL;
         switch (*p) {
@@ -94,6 +114,11 @@ static const char *scan_string(const char *p, const char *end)
             return NULL;
         }
     }
+}
+
+static const char *scan_string(const char *p, const char *end)
+{
+    return scan_string_esc(p, end, NULL);
 }
 
 static inline bool is_digit(char c)
@@ -271,6 +296,18 @@ static size_t step_len(const char *step)
 static const char *find_in(const char *p, const char *end, struct jscan_want *w,
                            uint32_t cands, const char *const *step)
 {
+    /* each want's step here, measured once per object rather than once per key */
+    size_t slen[JSCAN_FIND_MAX];
+    const char *next[JSCAN_FIND_MAX];
+    uint32_t last = 0; /* wants whose path ends with this step */
+    for (uint32_t c = cands; c; c &= c - 1) {
+        int i = __builtin_ctz(c);
+        size_t n = step_len(step[i]);
+        slen[i] = n;
+        next[i] = step[i] + n + (step[i][n] == '.');
+        if (*next[i] == '\0') /* a trailing dot ends the path too, as in jsonx_get */
+            last |= 1u << i;
+    }
     p = ws(p + 1, end);
     if (p >= end)
         return NULL;
@@ -280,7 +317,8 @@ static const char *find_in(const char *p, const char *end, struct jscan_want *w,
         if (*p != '"')
             return NULL;
         struct jscan_val key = {JSCAN_STRING, p, 0};
-        const char *ke = scan_string(p, end);
+        bool esc = false;
+        const char *ke = scan_string_esc(p, end, &esc);
         if (!ke)
             return NULL;
         key.len = (size_t)(ke - p);
@@ -292,18 +330,16 @@ static const char *find_in(const char *p, const char *end, struct jscan_want *w,
             return NULL;
         const char *vs = p;
         uint32_t finals = 0, deeper = 0;
-        const char *next[JSCAN_FIND_MAX];
         for (uint32_t c = cands; c; c &= c - 1) {
             int i = __builtin_ctz(c);
-            size_t n = step_len(step[i]);
-            if (!jscan_str_eq(&key, step[i], n))
+            /* a key without escapes is its text: compare bytes */
+            if (esc ? !jscan_str_eq(&key, step[i], slen[i])
+                    : key.len - 2 != slen[i] || memcmp(key.p + 1, step[i], slen[i]) != 0)
                 continue;
-            /* a trailing dot ends the path too, as in jsonx_get */
-            if (step[i][n] == '\0' || (step[i][n] == '.' && step[i][n + 1] == '\0')) {
+            if (last & (1u << i)) {
                 finals |= 1u << i;
             } else {
                 deeper |= 1u << i;
-                next[i] = step[i] + n + 1;
                 /* the last of duplicate keys decides: forget what an earlier one gave */
                 w[i].found = false;
                 w[i].val = (struct jscan_val){JSCAN_NONE, "", 0};

@@ -365,15 +365,21 @@ void api_list_serve(struct api_req *r, struct label_selector *ls, struct field_s
             n = (size_t)s->limit;
             s->more = true;
         }
-        s->end = s->next + n;
-        size = s->head.len + (n ? n - 1 : 0);
-        for (size_t i = s->next; i < s->end; i++) {
+        /* the view's byte count, less the objects past the page (one: the view is at
+         * most limit + 1 long) */
+        size = s->head.len + (n ? n - 1 : 0) + store_view_bytes(s->view);
+        for (size_t i = s->next + n; i < s->end; i++) {
             const char *key, *json;
             size_t len;
             store_view_get(s->view, i, &key, &json, &len);
-            size += len;
-            if (i + 1 == s->end)
-                snprintf(s->last_key, sizeof(s->last_key), "%s", key);
+            size -= len;
+        }
+        s->end = s->next + n;
+        if (n) {
+            const char *key, *json;
+            size_t len;
+            store_view_get(s->view, s->end - 1, &key, &json, &len);
+            snprintf(s->last_key, sizeof(s->last_key), "%s", key);
         }
         if (build_tail(s) < 0) {
             api_respond_status(r->req, 500, "InternalError", "out of memory");

@@ -1492,7 +1492,8 @@ struct list_acc {
     struct store_item **v;
     size_t n, cap;
     bool oom;
-    bool bad; /* etcd bytes without their revision (store_view_take) */
+    bool bad;     /* etcd bytes without their revision (store_view_take) */
+    size_t bytes; /* the raw bytes of the items collected */
 };
 
 static int list_collect(struct store_item *it, void *ud)
@@ -1509,6 +1510,7 @@ static int list_collect(struct store_item *it, void *ud)
         a->cap = cap;
     }
     a->v[a->n++] = store_item_ref(it);
+    a->bytes += it->raw_len;
     return 0;
 }
 
@@ -1578,6 +1580,7 @@ int store_list_raw(struct store *st, const char *prefix, store_list_raw_fn fn, v
 struct store_view {
     struct store_item **v;
     size_t n;
+    size_t bytes;
 };
 
 /* What a view collects: list_acc plus the page's bounds. */
@@ -1622,6 +1625,7 @@ static int view_copy(const char *key, const char *json, size_t len, uint64_t mod
         return 1;
     }
     a->v[a->n++] = it;
+    a->bytes += len;
     return 0;
 }
 
@@ -1656,6 +1660,7 @@ int store_view_take(struct store *st, const char *prefix, const char *after, siz
     }
     view->v = acc->v;
     view->n = acc->n;
+    view->bytes = acc->bytes;
     acc->v = NULL;
     acc->n = 0;
     *out = view;
@@ -1673,6 +1678,11 @@ out:
 size_t store_view_count(const struct store_view *v)
 {
     return v->n;
+}
+
+size_t store_view_bytes(const struct store_view *v)
+{
+    return v->bytes;
 }
 
 void store_view_get(const struct store_view *v, size_t i, const char **key, const char **json,

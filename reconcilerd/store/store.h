@@ -159,8 +159,10 @@ struct store_view;
  * -ENOMEM, or the backend's errors. */
 int store_view_take(struct store *st, const char *prefix, const char *after, size_t max,
                     struct store_view **out, uint64_t *out_rev, struct bosun_err *err);
-/* The number of objects in the view. */
+/* The number of objects in the view, and the sum of their raw bytes' lengths (counted
+ * while the view was taken, when each object was at hand anyway). */
 size_t store_view_count(const struct store_view *v);
+size_t store_view_bytes(const struct store_view *v);
 /* The i-th object in key order (i < count): its key and raw bytes (*json, *len; NUL-
  * terminated), borrowed until store_view_free. */
 void store_view_get(const struct store_view *v, size_t i, const char **key, const char **json,

@@ -1314,6 +1314,7 @@ static void check_raw_list_get_watch(struct store *st, const char *prefix)
     uint64_t vrev = 0;
     assert_int_equal(store_view_take(st, prefix, NULL, 0, &view, &vrev, &err), 0);
     assert_int_equal(store_view_count(view), 2);
+    assert_int_equal(store_view_bytes(view), strlen(l.v[0].json) + strlen(l.v[1].json));
     assert_true(vrev >= ra2);
     for (size_t i = 0; i < 2; i++) {
         const char *vk, *vj;
