@@ -56,6 +56,35 @@ static void test_jscan_accepts_and_refuses_like_jansson(void **state)
     assert_int_equal(v.type, JSCAN_NUMBER);
 }
 
+/* Strings are scanned 8 bytes at a time: a quote, escape or control character at any
+ * offset of a long string must still be seen. */
+static void test_jscan_long_strings_at_every_offset(void **state)
+{
+    (void)state;
+    for (size_t pos = 0; pos < 24; pos++) {
+        char s[64], t[64], u[64];
+        struct jscan_val v;
+        /* "aaa...\"aaa" (an escaped quote), "aaa<TAB>aaa" (raw control), "aaa"aaa" */
+        snprintf(s, sizeof(s), "\"%.*s\\\"%.*s\"", (int)pos, "aaaaaaaaaaaaaaaaaaaaaaaa",
+                 (int)(24 - pos), "bbbbbbbbbbbbbbbbbbbbbbbb");
+        assert_int_equal(doc(s, &v), 0);
+        assert_false(jscan_str_plain(&v));
+        char buf[64];
+        assert_int_equal(jscan_str_decode(&v, buf, sizeof(buf)), 25);
+        assert_int_equal(buf[pos], '"');
+        memcpy(t, s, sizeof(t));
+        t[1 + pos] = '\t';
+        t[2 + pos] = 'x';
+        assert_int_equal(doc(t, &v), -EINVAL);
+        snprintf(u, sizeof(u), "\"%.*s\"%.*s\"", (int)pos, "aaaaaaaaaaaaaaaaaaaaaaaa",
+                 (int)(24 - pos), "bbbbbbbbbbbbbbbbbbbbbbbb");
+        assert_int_equal(doc(u, &v), -EINVAL);
+        u[pos + 2] = '\0'; /* the string ends there: a whole document */
+        assert_int_equal(doc(u, &v), 0);
+        assert_int_equal(v.len, pos + 2);
+    }
+}
+
 static void test_jscan_nesting_is_limited_not_recursive(void **state)
 {
     (void)state;
@@ -267,6 +296,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jscan_accepts_and_refuses_like_jansson),
+        cmocka_unit_test(test_jscan_long_strings_at_every_offset),
         cmocka_unit_test(test_jscan_nesting_is_limited_not_recursive),
         cmocka_unit_test(test_jscan_walks_members_and_elements),
         cmocka_unit_test(test_jscan_find_matches_path_lookups),
