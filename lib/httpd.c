@@ -382,14 +382,95 @@ int httpd_respond(struct httpd_req *req, int status, const char *content_type, c
     return queue(req, status, content_type, resp);
 }
 
+int httpd_respond_take(struct httpd_req *req, int status, const char *content_type, char *body,
+                       size_t len)
+{
+    if (req->answered) {
+        free(body);
+        return -EALREADY;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(
+        len, body ? body : (char *)"", body ? free : NULL);
+    if (!resp) {
+        free(body);
+        return -ENOMEM;
+    }
+    return queue(req, status, content_type, resp);
+}
+
 int httpd_respond_json(struct httpd_req *req, int status, const json_t *body)
 {
     char *s = jsonx_dumps(body);
     if (!s)
         return -ENOMEM;
-    int r = httpd_respond(req, status, "application/json", s, strlen(s));
-    free(s);
-    return r;
+    return httpd_respond_take(req, status, "application/json", s, strlen(s));
+}
+
+/* ---- produced replies --------------------------------------------------------------- */
+
+/* A known-size body is produced into MHD's own buffer of this size (one allocation per
+ * reply; a chunked one uses the connection's buffer instead): big enough that a 100 MiB
+ * list costs a few hundred producer calls and sends, small enough to stay in cache. */
+#define HTTPD_PRODUCER_BLOCK (256u * 1024)
+
+struct producer {
+    httpd_body_fn fn;
+    httpd_body_free_fn free_fn;
+    void *userdata;
+};
+
+static ssize_t producer_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct producer *p = cls;
+    (void)pos;
+    ssize_t n = p->fn(p->userdata, buf, max);
+    if (n == HTTPD_BODY_END)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (n <= 0 || (size_t)n > max)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    return n;
+}
+
+static void producer_release(void *cls)
+{
+    struct producer *p = cls;
+    if (p->free_fn)
+        p->free_fn(p->userdata);
+    free(p);
+}
+
+int httpd_respond_producer(struct httpd_req *req, int status, const char *content_type,
+                           uint64_t size, httpd_body_fn fn, httpd_body_free_fn free_fn,
+                           void *userdata)
+{
+    struct producer *p = NULL;
+    if (req->answered) {
+        if (free_fn)
+            free_fn(userdata);
+        return -EALREADY;
+    }
+    p = malloc(sizeof(*p));
+    if (!p) {
+        if (free_fn)
+            free_fn(userdata);
+        return -ENOMEM;
+    }
+    p->fn = fn;
+    p->free_fn = free_fn;
+    p->userdata = userdata;
+    size_t block = HTTPD_PRODUCER_BLOCK;
+    if (size != HTTPD_SIZE_UNKNOWN && size < block)
+        block = size ? (size_t)size : 1;
+    struct MHD_Response *resp = MHD_create_response_from_callback(
+        size == HTTPD_SIZE_UNKNOWN ? MHD_SIZE_UNKNOWN : size, block, producer_read, p,
+        producer_release);
+    if (!resp) {
+        producer_release(p);
+        return -ENOMEM;
+    }
+    /* From here on MHD owns p: destroying the response (queue does) releases it unless
+     * the connection holds it. */
+    return queue(req, status, content_type, resp);
 }
 
 static void respond_status(struct httpd_req *req, int code, const char *reason, const char *msg)

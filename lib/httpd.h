@@ -14,6 +14,8 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "lib/err.h"
 
@@ -77,11 +79,40 @@ int httpd_query_decode(const char *raw, size_t len, httpd_query_fn fn, void *use
 /* ---- plain replies (the body is copied) ---- */
 int httpd_respond(struct httpd_req *req, int status, const char *content_type, const char *body,
                   size_t len);
+/* httpd_respond without the copy: takes ownership of body (malloc'd, len bytes), which is
+ * freed once sent, and also when this call fails. For large bodies built whole. */
+int httpd_respond_take(struct httpd_req *req, int status, const char *content_type, char *body,
+                       size_t len);
 /* Serialises body compactly with Content-Type application/json. Borrows body. */
 int httpd_respond_json(struct httpd_req *req, int status, const json_t *body);
 /* Adds a response header to the reply that follows (e.g. "Warning"). Call before
  * httpd_respond* / httpd_stream_start. */
 int httpd_add_header(struct httpd_req *req, const char *name, const char *value);
+
+/* ---- replies produced while they are sent ----
+ * For bodies too large to build whole (a list of 100k objects): the server asks for the
+ * next bytes whenever the client has taken the previous ones, so neither the body nor a
+ * copy of it is ever held, and producing overlaps sending. */
+#define HTTPD_SIZE_UNKNOWN UINT64_MAX
+#define HTTPD_BODY_END ((ssize_t)-1)   /* the body is complete */
+#define HTTPD_BODY_ERROR ((ssize_t)-2) /* abort: the connection is closed mid-body */
+
+/* Writes the next bytes of the body into buf (at most max, max > 0) and returns how many
+ * (> 0), or HTTPD_BODY_END / HTTPD_BODY_ERROR. Never 0. Runs on a server worker thread,
+ * one call at a time per reply. */
+typedef ssize_t (*httpd_body_fn)(void *userdata, char *buf, size_t max);
+/* Frees the producer's userdata; runs exactly once per httpd_respond_producer call. */
+typedef void (*httpd_body_free_fn)(void *userdata);
+
+/* Answers req with a body that fn produces as it goes. size is the exact body length
+ * (sent as Content-Length; fn must produce exactly that many bytes, an early
+ * HTTPD_BODY_END closes the connection) or HTTPD_SIZE_UNKNOWN (chunked encoding).
+ * free_fn(userdata) runs once the reply is finished or abandoned (client gone, server
+ * stopped), and also when this call fails (-ENOMEM, -EALREADY, -EIO); after a failure the
+ * request still needs an answer. */
+int httpd_respond_producer(struct httpd_req *req, int status, const char *content_type,
+                           uint64_t size, httpd_body_fn fn, httpd_body_free_fn free_fn,
+                           void *userdata);
 
 /* ---- streams ---- */
 /* Called once when the stream is finished for the server's side: the client went away,

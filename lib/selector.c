@@ -513,12 +513,13 @@ static bool in_values(const struct label_req *r, const char *v)
     return false;
 }
 
-bool label_selector_matches(const struct label_selector *sel, const json_t *labels)
+bool label_selector_matches_get(const struct label_selector *sel, label_selector_get_fn get,
+                                void *userdata)
 {
     for (size_t i = 0; i < sel->n; i++) {
         const struct label_req *r = &sel->reqs[i];
-        json_t *jv = json_is_object(labels) ? json_object_get(labels, r->key) : NULL;
-        const char *v = json_string_value(jv);
+        const char *v = NULL;
+        bool present = get(r->key, &v, userdata) != 0;
         bool ok;
         switch (r->op) {
         case OP_EQ:
@@ -530,10 +531,10 @@ bool label_selector_matches(const struct label_selector *sel, const json_t *labe
             ok = !v || !in_values(r, v);
             break;
         case OP_EXISTS:
-            ok = jv != NULL;
+            ok = present;
             break;
         case OP_NOT_EXISTS:
-            ok = jv == NULL;
+            ok = !present;
             break;
         default:
             ok = false;
@@ -542,6 +543,19 @@ bool label_selector_matches(const struct label_selector *sel, const json_t *labe
             return false;
     }
     return true;
+}
+
+static int json_label(const char *key, const char **value, void *userdata)
+{
+    const json_t *labels = userdata;
+    json_t *jv = json_is_object(labels) ? json_object_get(labels, key) : NULL;
+    *value = json_string_value(jv);
+    return jv != NULL;
+}
+
+bool label_selector_matches(const struct label_selector *sel, const json_t *labels)
+{
+    return label_selector_matches_get(sel, json_label, (void *)labels);
 }
 
 bool label_selector_empty(const struct label_selector *sel)
@@ -685,18 +699,24 @@ fail:
 
 /* The string form of a field for comparison: strings as is, numbers and booleans as
  * Kubernetes prints them, anything missing or structured as "". */
-static const char *field_string(const json_t *obj, const char *path, char *buf, size_t len)
+struct json_field_ctx {
+    const json_t *obj;
+    char buf[64];
+};
+
+static const char *json_field(const char *path, void *userdata)
 {
-    json_t *v = jsonx_get(obj, path);
+    struct json_field_ctx *c = userdata;
+    json_t *v = jsonx_get(c->obj, path);
     if (json_is_string(v))
         return json_string_value(v);
     if (json_is_integer(v)) {
-        snprintf(buf, len, "%lld", (long long)json_integer_value(v));
-        return buf;
+        snprintf(c->buf, sizeof(c->buf), "%lld", (long long)json_integer_value(v));
+        return c->buf;
     }
     if (json_is_real(v)) {
-        snprintf(buf, len, "%g", json_real_value(v));
-        return buf;
+        snprintf(c->buf, sizeof(c->buf), "%g", json_real_value(v));
+        return c->buf;
     }
     if (json_is_true(v))
         return "true";
@@ -705,16 +725,22 @@ static const char *field_string(const json_t *obj, const char *path, char *buf, 
     return "";
 }
 
-bool field_selector_matches(const struct field_selector *sel, const json_t *obj)
+bool field_selector_matches_get(const struct field_selector *sel, field_selector_get_fn get,
+                                void *userdata)
 {
-    char buf[64];
     for (size_t i = 0; i < sel->n; i++) {
-        const char *v = field_string(obj, sel->terms[i].field, buf, sizeof(buf));
+        const char *v = get(sel->terms[i].field, userdata);
         bool eq = strcmp(v, sel->terms[i].value) == 0;
         if (eq == sel->terms[i].neq)
             return false;
     }
     return true;
+}
+
+bool field_selector_matches(const struct field_selector *sel, const json_t *obj)
+{
+    struct json_field_ctx c = {.obj = obj};
+    return field_selector_matches_get(sel, json_field, &c);
 }
 
 size_t field_selector_count(const struct field_selector *sel)

@@ -1,5 +1,6 @@
 #include "lib/timeutil.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,10 @@ int time_parse_rfc3339(const char *s, time_t *out)
         p++;
     } else if (*p == '+' || *p == '-') {
         int hh, mm;
-        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
+        /* exactly hh:mm: the 6 bytes skipped below must be there */
+        if (!isdigit((unsigned char)p[1]) || !isdigit((unsigned char)p[2]) || p[3] != ':' ||
+            !isdigit((unsigned char)p[4]) || !isdigit((unsigned char)p[5]) ||
+            sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
             return -EINVAL;
         offset = (hh * 3600L + mm * 60L) * (*p == '+' ? 1 : -1);
         p += 6;

@@ -15,6 +15,7 @@
 #include "lib/timeutil.h"
 #include "reconcilerd/api/body.h"
 #include "reconcilerd/api/finalize.h"
+#include "reconcilerd/api/list.h"
 #include "reconcilerd/api/logs.h"
 #include "reconcilerd/api/managed.h"
 #include "reconcilerd/api/patch.h"
@@ -628,147 +629,18 @@ static int parse_selectors(struct api_req *r, struct label_selector **ls,
 /* ------------------------------------------------------------ get / list */
 
 
-/* Lists are written straight from the store's JSON bytes: an object is parsed only when
- * a selector or a Table row needs it, and never re-serialised for a plain list. */
-struct list_ctx {
-    struct label_selector *ls;
-    struct field_selector *fs;
-    const struct schema_kind *kind;
-    bool table;
-    enum api_table_include inc;
-    time_t now;
-    json_t *rows;       /* scratch Table for one row */
-    struct strbuf out;
-    const char *after;  /* continue: keys <= this are skipped */
-    long long limit;
-    long long count;
-    char last_key[API_KEY_MAX];
-    bool more;
-};
-
-static int list_fn(const char *key, const char *raw, size_t len, uint64_t mod_rev, void *ud)
-{
-    (void)mod_rev;
-    struct list_ctx *c = ud;
-    if (c->after && strcmp(key, c->after) <= 0)
-        return 0;
-    json_t *value = NULL;
-    if (c->ls || c->fs || c->table) {
-        value = json_loadb(raw, len, 0, NULL);
-        if (!value)
-            return 0;
-        if ((c->ls && !label_selector_matches(c->ls, jsonx_get(value, "metadata.labels"))) ||
-            (c->fs && !field_selector_matches(c->fs, value))) {
-            json_decref(value);
-            return 0;
-        }
-    }
-    if (c->limit > 0 && c->count == c->limit) {
-        json_decref(value);
-        c->more = true;
-        return 1;
-    }
-    if (c->count)
-        strbuf_add(&c->out, ",", 1);
-    if (c->table) {
-        api_table_add_row(c->rows, c->kind, value, c->inc, c->now);
-        json_t *rows = json_object_get(c->rows, "rows");
-        char *row = json_dumps(json_array_get(rows, 0), JSON_COMPACT);
-        if (row)
-            strbuf_str(&c->out, row);
-        else
-            c->out.oom = true;
-        free(row);
-        json_array_clear(rows);
-    } else {
-        strbuf_add(&c->out, raw, len);
-    }
-    json_decref(value);
-    c->count++;
-    snprintf(c->last_key, sizeof(c->last_key), "%s", key);
-    return 0;
-}
-
 static void do_list(struct api_req *r)
 {
     struct label_selector *ls;
     struct field_selector *fs;
     if (parse_selectors(r, &ls, &fs))
         return;
-    const char *accept = httpd_header(r->req, "Accept");
-    bool table = api_table_wanted(accept);
+    bool table = api_table_wanted(httpd_header(r->req, "Accept"));
     enum api_table_include inc = api_table_include_parse(httpd_query(r->req, "includeObject"));
-    if (qbool(r->req, "watch")) {
+    if (qbool(r->req, "watch"))
         api_watch_serve(r, ls, fs, table, inc);
-        return;
-    }
-    struct list_ctx c = {.ls = ls, .fs = fs, .kind = r->kind, .table = table, .inc = inc,
-                         .now = time(NULL)};
-    if (table)
-        c.rows = json_pack("{s:[]}", "rows");
-    const char *lim = httpd_query(r->req, "limit");
-    if (lim && *lim)
-        c.limit = strtoll(lim, NULL, 10);
-    const char *cont = httpd_query(r->req, "continue");
-    if (cont && *cont) {
-        if (strncmp(cont, r->prefix, strlen(r->prefix))) {
-            api_respond_status(r->req, 400, "BadRequest", "invalid continue token");
-            goto out;
-        }
-        c.after = cont;
-    }
-    /* The head: everything but items/rows and metadata (which go last, once the
-     * revision and the continue token are known; JSON does not order keys). */
-    char av[128];
-    json_t *head;
-    if (table) {
-        head = api_table_new(r->kind, NULL, true);
-        json_object_del(head, "rows");
-        json_object_del(head, "metadata");
-    } else {
-        head = json_pack("{s:s,s:s}", "kind", r->kind->list_kind, "apiVersion",
-                         schema_kind_api_version(r->kind, av, sizeof(av)));
-    }
-    char *hs = json_dumps(head, JSON_COMPACT);
-    json_decref(head);
-    if (!hs) {
-        api_respond_status(r->req, 500, "InternalError", "out of memory");
-        goto out;
-    }
-    strbuf_add(&c.out, hs, strlen(hs) - 1); /* without the closing brace */
-    free(hs);
-    strbuf_str(&c.out, table ? ",\"rows\":[" : ",\"items\":[");
-    uint64_t rev = 0;
-    struct bosun_err err = {0};
-    int rc = store_list_raw(r->api->store, r->prefix, list_fn, &c, &rev, &err);
-    if (rc) {
-        respond_store_error(r, rc, &err);
-        goto out;
-    }
-    json_t *md = json_pack("{s:s}", "resourceVersion", "");
-    char rvs[32];
-    snprintf(rvs, sizeof(rvs), "%" PRIu64, rev);
-    json_object_set_new(md, "resourceVersion", json_string(rvs));
-    if (c.more)
-        json_object_set_new(md, "continue", json_string(c.last_key));
-    char *ms = json_dumps(md, JSON_COMPACT);
-    json_decref(md);
-    strbuf_str(&c.out, "],\"metadata\":");
-    if (ms)
-        strbuf_str(&c.out, ms);
     else
-        c.out.oom = true;
-    free(ms);
-    strbuf_str(&c.out, "}");
-    if (c.out.oom)
-        api_respond_status(r->req, 500, "InternalError", "out of memory");
-    else
-        httpd_respond(r->req, 200, "application/json", c.out.p, c.out.len);
-out:
-    free(c.out.p);
-    json_decref(c.rows);
-    label_selector_free(ls);
-    field_selector_free(fs);
+        api_list_serve(r, ls, fs, table, inc);
 }
 
 static json_t *scale_of(struct api_req *r, const json_t *obj)

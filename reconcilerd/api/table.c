@@ -1,8 +1,11 @@
 #include "reconcilerd/api/table.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "lib/jscan.h"
 #include "lib/jsonx.h"
 #include "lib/timeutil.h"
 
@@ -235,7 +238,9 @@ static void pod_cells(json_t *cells, const json_t *pod, time_t now)
     json_array_foreach(jsonx_get(pod, "status.containerStatuses"), i, c) {
         if (json_is_true(json_object_get(c, "ready")))
             ready++;
-        restarts += json_integer_value(json_object_get(c, "restartCount"));
+        /* wraps instead of overflowing, as the raw path does */
+        restarts = (long long)((unsigned long long)restarts +
+                               (unsigned long long)json_integer_value(json_object_get(c, "restartCount")));
     }
     char buf[64];
     snprintf(buf, sizeof(buf), "%lld/%lld", ready, total);
@@ -392,8 +397,9 @@ static void gitrepo_cells(json_t *cells, const json_t *g, time_t now)
     json_array_append_new(cells, str_or(g, "status.lastAppliedRevision", ""));
 }
 
-void api_table_add_row(json_t *table, const struct schema_kind *k, const json_t *obj,
-                       enum api_table_include inc, time_t now)
+/* One row (a new reference): cells, and the object as inc asks. */
+static json_t *row_of(const struct schema_kind *k, const json_t *obj, enum api_table_include inc,
+                      time_t now)
 {
     const struct col *cols = cols_for(k);
     json_t *cells = json_array();
@@ -440,5 +446,305 @@ void api_table_add_row(json_t *table, const struct schema_kind *k, const json_t 
                                       "apiVersion", "meta.k8s.io/v1", "metadata",
                                       md ? md : json_object()));
     }
-    json_array_append_new(json_object_get(table, "rows"), row);
+    return row;
+}
+
+void api_table_add_row(json_t *table, const struct schema_kind *k, const json_t *obj,
+                       enum api_table_include inc, time_t now)
+{
+    json_array_append_new(json_object_get(table, "rows"), row_of(k, obj, inc, now));
+}
+
+/* ---- rows from the stored bytes ------------------------------------------------------
+ *
+ * A Table of 100k pods cannot afford a parse per pod: the pod's row is read from its JSON
+ * text with lib/jscan and written straight out. Every choice below mirrors pod_cells and
+ * pod_status on the parsed tree (jsonx_get semantics: a path step that is missing or not
+ * an object means absent; the last of duplicate keys wins), and the unit test and
+ * fuzz_table_row hold the two paths to the same bytes. */
+
+/* s as a JSON string the way jansson writes one (compact, UTF-8 kept as is). */
+static void put_json_str(struct strbuf *out, const char *s, size_t n)
+{
+    strbuf_add(out, "\"", 1);
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        strbuf_add(out, s + run, i - run);
+        run = i + 1;
+        char esc[8];
+        switch (c) {
+        case '"':
+            strbuf_add(out, "\\\"", 2);
+            break;
+        case '\\':
+            strbuf_add(out, "\\\\", 2);
+            break;
+        case '\b':
+            strbuf_add(out, "\\b", 2);
+            break;
+        case '\f':
+            strbuf_add(out, "\\f", 2);
+            break;
+        case '\n':
+            strbuf_add(out, "\\n", 2);
+            break;
+        case '\r':
+            strbuf_add(out, "\\r", 2);
+            break;
+        case '\t':
+            strbuf_add(out, "\\t", 2);
+            break;
+        default:
+            snprintf(esc, sizeof(esc), "\\u%04X", c);
+            strbuf_add(out, esc, 6);
+        }
+    }
+    strbuf_add(out, s + run, n - run);
+    strbuf_add(out, "\"", 1);
+}
+
+/* A decoded string value: in buf when it fits, else in *heap (the caller frees it). NULL
+ * on ENOMEM. */
+static const char *str_value(const struct jscan_val *v, char *buf, size_t cap, char **heap,
+                             size_t *len)
+{
+    *heap = NULL;
+    if (v->len > cap) {
+        *heap = malloc(v->len);
+        if (!*heap)
+            return NULL;
+        buf = *heap;
+        cap = v->len;
+    }
+    *len = jscan_str_decode(v, buf, cap);
+    return buf;
+}
+
+/* A string cell: v's value when v is a non-empty string, else def (str_or). */
+static void put_str_or(struct strbuf *out, const struct jscan_val *v, const char *def)
+{
+    if (v->type != JSCAN_STRING || v->len <= 2) {
+        put_json_str(out, def, strlen(def));
+    } else if (jscan_str_plain(v)) {
+        strbuf_add(out, v->p, v->len); /* nothing to escape: the text is the output */
+    } else {
+        char buf[256], *heap;
+        size_t n;
+        const char *s = str_value(v, buf, sizeof(buf), &heap, &n);
+        if (s)
+            put_json_str(out, s, n);
+        else
+            out->oom = true;
+        free(heap);
+    }
+}
+
+static bool str_nonempty(const struct jscan_val *v)
+{
+    return v->type == JSCAN_STRING && v->len > 2;
+}
+
+/* The age cell of a timestamp value (age()). */
+static void put_age(struct strbuf *out, const struct jscan_val *v, time_t now)
+{
+    time_t t;
+    char buf[64], *heap = NULL;
+    size_t n;
+    const char *ts = v->type == JSCAN_STRING ? str_value(v, buf, sizeof(buf), &heap, &n) : NULL;
+    if (!ts || time_parse_rfc3339(ts, &t)) {
+        put_json_str(out, "<unknown>", 9);
+    } else {
+        char ab[32];
+        time_human_age(now > t ? now - t : 0, ab, sizeof(ab));
+        put_json_str(out, ab, strlen(ab));
+    }
+    free(heap);
+}
+
+#define KEY_IS(k, lit) jscan_str_eq(k, lit, sizeof(lit) - 1)
+
+/* What the pod columns read, found in one pass (jscan_find). */
+enum {
+    P_METADATA,
+    P_NAME,
+    P_CTIME,
+    P_DELETION,
+    P_MANAGED,
+    P_CONTAINERS,
+    P_NODE,
+    P_REASON,
+    P_PHASE,
+    P_IP,
+    P_NOMINATED,
+    P_CSTATUSES,
+    P_COUNT
+};
+static const char *const pod_paths[P_COUNT] = {
+    "metadata",          "metadata.name",   "metadata.creationTimestamp",
+    "metadata.deletionTimestamp", "metadata.managedFields", "spec.containers",
+    "spec.nodeName",     "status.reason",   "status.phase",
+    "status.podIP",      "status.nominatedNodeName", "status.containerStatuses",
+};
+
+struct pod_scan {
+    struct jscan_val root;
+    struct jscan_want f[P_COUNT];
+};
+
+/* The pod's fields; -EINVAL when the text is not well-formed JSON or not an object or
+ * array (the whole of it is checked, as a parse would). */
+static int pod_scan(const char *json, size_t len, struct pod_scan *ps)
+{
+    for (int i = 0; i < P_COUNT; i++)
+        ps->f[i].path = pod_paths[i];
+    if (jscan_find(json, len, &ps->root, ps->f, P_COUNT) < 0)
+        return -EINVAL;
+    if (ps->root.type != JSCAN_OBJECT && ps->root.type != JSCAN_ARRAY)
+        return -EINVAL; /* json_loadb wants an object or an array */
+    return 0;
+}
+
+/* What a container status contributes: its readiness, restarts and state reasons. */
+enum { C_READY, C_RESTARTS, C_WAITING, C_TERMINATED, C_COUNT };
+
+static void cstatus_scan(const struct jscan_val *cs, struct jscan_want *f)
+{
+    static const char *const paths[C_COUNT] = {"ready", "restartCount", "state.waiting.reason",
+                                               "state.terminated.reason"};
+    for (int i = 0; i < C_COUNT; i++)
+        f[i].path = paths[i];
+    /* checked text: this cannot fail; an element that is not an object has none of them */
+    if (jscan_find(cs->p, cs->len, NULL, f, C_COUNT) < 0)
+        for (int i = 0; i < C_COUNT; i++)
+            f[i].found = false;
+}
+
+/* pod_status: the status cell. */
+static void put_pod_status(struct strbuf *out, const struct pod_scan *ps)
+{
+    const struct jscan_val *phase = &ps->f[P_PHASE].val;
+    if (ps->f[P_DELETION].found) { /* any value, null included: jsonx_get finds it */
+        put_json_str(out, "Terminating", 11);
+        return;
+    }
+    if (str_nonempty(&ps->f[P_REASON].val)) {
+        put_str_or(out, &ps->f[P_REASON].val, "");
+        return;
+    }
+    /* a terminated reason counts unless the phase is Running (a missing or non-string
+     * phase is not Running) */
+    bool running = phase->type == JSCAN_STRING && KEY_IS(phase, "Running");
+    struct jscan_iter it;
+    struct jscan_val cs;
+    jscan_iter_init(&it, &ps->f[P_CSTATUSES].val);
+    while (jscan_next_elem(&it, &cs) == 1) {
+        struct jscan_want c[C_COUNT];
+        cstatus_scan(&cs, c);
+        if (str_nonempty(&c[C_WAITING].val)) {
+            put_str_or(out, &c[C_WAITING].val, "");
+            return;
+        }
+        if (str_nonempty(&c[C_TERMINATED].val) && !running) {
+            put_str_or(out, &c[C_TERMINATED].val, "");
+            return;
+        }
+    }
+    put_str_or(out, phase, "Pending");
+}
+
+/* The metadata object as it is written, without its managedFields member: the stored
+ * text is jansson's compact output, so cutting the member and one comma out of it is
+ * what dumping the object without that member gives. */
+static void put_metadata(struct strbuf *out, const struct pod_scan *ps)
+{
+    const struct jscan_want *md = &ps->f[P_METADATA], *mf = &ps->f[P_MANAGED];
+    if (!md->found) {
+        strbuf_str(out, "{}");
+        return;
+    }
+    if (!mf->found) {
+        strbuf_add(out, md->val.p, md->val.len);
+        return;
+    }
+    const char *cut = mf->key.p, *cut_end = mf->val.p + mf->val.len;
+    const char *mend = md->val.p + md->val.len;
+    if (cut[-1] == ',')
+        cut--; /* a member before it: drop the comma that precedes it */
+    else if (cut_end < mend && *cut_end == ',')
+        cut_end++; /* the first member: drop the comma that follows it */
+    strbuf_add(out, md->val.p, (size_t)(cut - md->val.p));
+    strbuf_add(out, cut_end, (size_t)(mend - cut_end));
+}
+
+static int pod_row_raw(struct strbuf *out, const char *json, size_t len,
+                       enum api_table_include inc, time_t now)
+{
+    struct pod_scan ps;
+    if (pod_scan(json, len, &ps) < 0)
+        return -EINVAL;
+    long long ready = 0, restarts = 0;
+    long long total = (long long)jscan_array_size(&ps.f[P_CONTAINERS].val);
+    struct jscan_iter it;
+    struct jscan_val cs;
+    jscan_iter_init(&it, &ps.f[P_CSTATUSES].val);
+    while (jscan_next_elem(&it, &cs) == 1) {
+        struct jscan_want c[C_COUNT];
+        cstatus_scan(&cs, c);
+        if (c[C_READY].val.type == JSCAN_TRUE)
+            ready++;
+        long long n;
+        if (jscan_int(&c[C_RESTARTS].val, &n))
+            restarts = (long long)((unsigned long long)restarts + (unsigned long long)n);
+    }
+    char buf[64];
+    strbuf_str(out, "{\"cells\":[");
+    put_str_or(out, &ps.f[P_NAME].val, "");
+    snprintf(buf, sizeof(buf), ",\"%lld/%lld\",", ready, total);
+    strbuf_str(out, buf);
+    put_pod_status(out, &ps);
+    snprintf(buf, sizeof(buf), ",\"%lld\",", restarts);
+    strbuf_str(out, buf);
+    put_age(out, &ps.f[P_CTIME].val, now);
+    strbuf_add(out, ",", 1);
+    put_str_or(out, &ps.f[P_IP].val, "<none>");
+    strbuf_add(out, ",", 1);
+    put_str_or(out, &ps.f[P_NODE].val, "<none>");
+    strbuf_add(out, ",", 1);
+    put_str_or(out, &ps.f[P_NOMINATED].val, "<none>");
+    strbuf_str(out, ",\"<none>\"]");
+    if (inc == API_TABLE_OBJECT) {
+        /* the stored text is jansson's compact output already: a copy of it is what
+         * dumping a deep copy of the parsed object gives */
+        strbuf_str(out, ",\"object\":");
+        strbuf_add(out, ps.root.p, ps.root.len);
+    } else if (inc == API_TABLE_METADATA) {
+        strbuf_str(out, ",\"object\":{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":"
+                        "\"meta.k8s.io/v1\",\"metadata\":");
+        put_metadata(out, &ps);
+        strbuf_add(out, "}", 1);
+    }
+    strbuf_add(out, "}", 1);
+    return 0;
+}
+
+int api_table_row_raw(struct strbuf *out, const struct schema_kind *k, const char *json,
+                      size_t len, enum api_table_include inc, time_t now)
+{
+    if (cols_for(k) == pod_cols)
+        return pod_row_raw(out, json, len, inc, now);
+    json_t *obj = json_loadb(json, len, 0, NULL);
+    if (!obj)
+        return -EINVAL;
+    json_t *row = row_of(k, obj, inc, now);
+    char *s = row ? json_dumps(row, JSON_COMPACT) : NULL;
+    json_decref(row);
+    json_decref(obj);
+    if (!s)
+        return -ENOMEM;
+    strbuf_str(out, s);
+    free(s);
+    return 0;
 }

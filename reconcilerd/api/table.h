@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <time.h>
 
+#include "lib/strbuf.h"
 #include "schema/kinds.h"
 
 enum api_table_include { API_TABLE_METADATA, API_TABLE_OBJECT, API_TABLE_NONE };
@@ -28,5 +29,14 @@ json_t *api_table_new(const struct schema_kind *k, const char *rv, bool with_col
 /* Appends obj's row to table (obj borrowed). now is the time ages are computed from. */
 void api_table_add_row(json_t *table, const struct schema_kind *k, const json_t *obj,
                        enum api_table_include inc, time_t now);
+
+/* Appends to out the compact JSON of the row of the object whose stored text is json (len
+ * bytes): the same bytes as api_table_add_row's row dumped with JSON_COMPACT, for text
+ * that jansson wrote (the store's objects are). Pods are read without a parse (lib/jscan;
+ * what a Table of many pods costs); other kinds are parsed. -EINVAL when json is not
+ * well-formed (nothing is appended then; callers skip the object, as they skip one that
+ * does not parse), -ENOMEM (out->oom may also be set). */
+int api_table_row_raw(struct strbuf *out, const struct schema_kind *k, const char *json,
+                      size_t len, enum api_table_include inc, time_t now);
 
 #endif

@@ -410,8 +410,22 @@ void store_index_del(struct store_index *ix, const char *key)
 int store_index_scan(const struct store_index *ix, const char *prefix,
                      int (*fn)(struct store_item *it, void *ud), void *ud)
 {
+    return store_index_scan_after(ix, prefix, NULL, fn, ud);
+}
+
+int store_index_scan_after(const struct store_index *ix, const char *prefix, const char *after,
+                           int (*fn)(struct store_item *it, void *ud), void *ud)
+{
     size_t plen = strlen(prefix);
-    for (struct skip_node *n = find_ge(ix, prefix, NULL); n; n = n->next[0]) {
+    struct skip_node *n;
+    if (after && strcmp(after, prefix) >= 0) {
+        n = find_ge(ix, after, NULL);
+        if (n && strcmp(n->item->key, after) == 0)
+            n = n->next[0];
+    } else {
+        n = find_ge(ix, prefix, NULL);
+    }
+    for (; n; n = n->next[0]) {
         if (strncmp(n->item->key, prefix, plen) != 0)
             break;
         int r = fn(n->item, ud);

@@ -90,5 +90,9 @@ void store_index_del(struct store_index *ix, const char *key);
  * Items are borrowed. Returns fn's nonzero value or 0. */
 int store_index_scan(const struct store_index *ix, const char *prefix,
                      int (*fn)(struct store_item *it, void *ud), void *ud);
+/* store_index_scan of the keys that sort after `after` only (NULL = all): a page that
+ * resumes there starts there, without walking the keys before it. */
+int store_index_scan_after(const struct store_index *ix, const char *prefix, const char *after,
+                           int (*fn)(struct store_item *it, void *ud), void *ud);
 
 #endif

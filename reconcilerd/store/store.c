@@ -1501,6 +1501,8 @@ struct list_acc {
     struct store_item **v;
     size_t n, cap;
     bool oom;
+    bool bad;     /* etcd bytes without their revision (store_view_take) */
+    size_t bytes; /* the raw bytes of the items collected */
 };
 
 static int list_collect(struct store_item *it, void *ud)
@@ -1517,6 +1519,7 @@ static int list_collect(struct store_item *it, void *ud)
         a->cap = cap;
     }
     a->v[a->n++] = store_item_ref(it);
+    a->bytes += it->raw_len;
     return 0;
 }
 
@@ -1577,6 +1580,137 @@ int store_list_raw(struct store *st, const char *prefix, store_list_raw_fn fn, v
     if (st->etcd)
         return store_etcd_list(st->etcd, prefix, NULL, fn, userdata, out_rev, err);
     return list_items(st, prefix, NULL, fn, userdata, out_rev, err);
+}
+
+/* ---- held views ---------------------------------------------------------------------- */
+
+/* A view is the list_items collection kept: item references (file store), or for etcd
+ * items made from the copies it answered with. */
+struct store_view {
+    struct store_item **v;
+    size_t n;
+    size_t bytes;
+};
+
+/* What a view collects: list_acc plus the page's bounds. */
+struct view_acc {
+    struct list_acc acc;
+    const char *after;
+    size_t max;
+};
+
+static int view_collect(struct store_item *it, void *ud)
+{
+    struct view_acc *v = ud;
+    if (v->max && v->acc.n == v->max)
+        return 1;
+    return list_collect(it, &v->acc);
+}
+
+static int view_copy(const char *key, const char *json, size_t len, uint64_t mod_rev, void *ud)
+{
+    struct view_acc *v = ud;
+    struct list_acc *a = &v->acc;
+    if (v->after && strcmp(key, v->after) <= 0)
+        return 0;
+    if (v->max && a->n == v->max)
+        return 1;
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 256;
+        struct store_item **p = realloc(a->v, cap * sizeof(*p));
+        if (!p) {
+            a->oom = true;
+            return 1;
+        }
+        a->v = p;
+        a->cap = cap;
+    }
+    /* etcd answers bytes that carry their revision (store_etcd_list splices it in) */
+    bool bad = false;
+    struct store_item *it = store_item_new_raw(key, strlen(key), json, len, mod_rev, 0, &bad);
+    if (!it) {
+        a->oom = !bad;
+        a->bad = bad;
+        return 1;
+    }
+    a->v[a->n++] = it;
+    a->bytes += len;
+    return 0;
+}
+
+int store_view_take(struct store *st, const char *prefix, const char *after, size_t max,
+                    struct store_view **out, uint64_t *out_rev, struct bosun_err *err)
+{
+    struct view_acc va = {.after = after, .max = max};
+    struct list_acc *acc = &va.acc;
+    struct store_view *view = NULL;
+    uint64_t rev = 0;
+    int r = 0;
+    if (!prefix)
+        prefix = "";
+    if (st->etcd) {
+        r = store_etcd_list(st->etcd, prefix, NULL, view_copy, &va, &rev, err);
+        if (r)
+            goto out;
+    } else {
+        pthread_rwlock_rdlock(&st->ix_lock);
+        store_index_scan_after(st->ix, prefix, after, view_collect, &va);
+        rev = atomic_load(&st->committed);
+        pthread_rwlock_unlock(&st->ix_lock);
+    }
+    if (acc->bad) {
+        r = err_set(err, -EUCLEAN, "store: view %s: an object lacks its resourceVersion", prefix);
+        goto out;
+    }
+    view = calloc(1, sizeof(*view));
+    if (acc->oom || !view) {
+        r = err_errno(err, -ENOMEM, "store: view %s", prefix);
+        goto out;
+    }
+    view->v = acc->v;
+    view->n = acc->n;
+    view->bytes = acc->bytes;
+    acc->v = NULL;
+    acc->n = 0;
+    *out = view;
+    view = NULL;
+    if (out_rev)
+        *out_rev = rev;
+out:
+    for (size_t i = 0; i < acc->n; i++)
+        store_item_unref(acc->v[i]);
+    free(acc->v);
+    free(view);
+    return r;
+}
+
+size_t store_view_count(const struct store_view *v)
+{
+    return v->n;
+}
+
+size_t store_view_bytes(const struct store_view *v)
+{
+    return v->bytes;
+}
+
+void store_view_get(const struct store_view *v, size_t i, const char **key, const char **json,
+                    size_t *len)
+{
+    const struct store_item *it = v->v[i];
+    *key = it->key;
+    *json = store_item_raw(it);
+    *len = it->raw_len;
+}
+
+void store_view_free(struct store_view *v)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < v->n; i++)
+        store_item_unref(v->v[i]);
+    free(v->v);
+    free(v);
 }
 
 /* ---- writes ------------------------------------------------------------------------------ */

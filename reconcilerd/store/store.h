@@ -145,6 +145,30 @@ typedef int (*store_list_raw_fn)(const char *key, const char *json, size_t len, 
 int store_list_raw(struct store *st, const char *prefix, store_list_raw_fn fn, void *userdata,
                    uint64_t *out_rev, struct bosun_err *err);
 
+/* A list that outlives the call: the same consistent view as store_list_raw, held so that
+ * a caller can hand a large list on bit by bit (an API server streaming 100k objects)
+ * without keeping the store locked or copying it. The file store holds references to its
+ * immutable objects (taking the view costs a reference per object under the index lock,
+ * nothing is copied); the etcd backend holds copies. Objects written or deleted after the
+ * view was taken do not change it. A view is owned by one thread at a time. */
+struct store_view;
+
+/* Takes the view of the objects under prefix whose keys sort after `after` (NULL = all),
+ * at most max of them (0 = no limit): a page of a list holds only its page. *out (owned,
+ * free with store_view_free) and *out_rev (may be NULL) = the revision of that view.
+ * -ENOMEM, or the backend's errors. */
+int store_view_take(struct store *st, const char *prefix, const char *after, size_t max,
+                    struct store_view **out, uint64_t *out_rev, struct bosun_err *err);
+/* The number of objects in the view, and the sum of their raw bytes' lengths (counted
+ * while the view was taken, when each object was at hand anyway). */
+size_t store_view_count(const struct store_view *v);
+size_t store_view_bytes(const struct store_view *v);
+/* The i-th object in key order (i < count): its key and raw bytes (*json, *len; NUL-
+ * terminated), borrowed until store_view_free. */
+void store_view_get(const struct store_view *v, size_t i, const char **key, const char **json,
+                    size_t *len);
+void store_view_free(struct store_view *v); /* NULL allowed */
+
 /* store_get with raw bytes: *out_json = a NUL-terminated copy the caller frees, *out_len its
  * length (may be NULL), *out_rev (may be NULL) as in store_get. -ENOENT when absent. */
 int store_get_raw(struct store *st, const char *key, char **out_json, size_t *out_len,

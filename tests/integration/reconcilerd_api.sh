@@ -348,6 +348,72 @@ test_pod_log_is_proxied_to_the_node() {
     stop_api
 }
 
+# Lists are streamed from a held view: pages (limit/continue) add up to the whole list,
+# as JSON and as Table; selectors filter both; pod rows show each state as kubectl does.
+test_lists_page_filter_and_print_pods() {
+    start_api
+    req POST /api/v1/namespaces "${JSON[@]}" -d '{"metadata":{"name":"other"}}' >/dev/null
+    mkpod() { # ns name node status-json [labels-json]
+        local out labels=${5:-}
+        [ -n "$labels" ] || labels='{}'
+        out=$(req POST "/api/v1/namespaces/$1/pods" "${JSON[@]}" -d "{\"metadata\":{\"name\":\"$2\",\"labels\":$labels,\"finalizers\":[\"x.io/hold\"]},\"spec\":{\"nodeName\":\"$3\",\"containers\":[{\"name\":\"a\",\"image\":\"busybox\"},{\"name\":\"b\",\"image\":\"busybox\"}]}}")
+        [ "$(code_of "$out")" = 201 ] || fail "create $2: $out"
+        out=$(req PATCH "/api/v1/namespaces/$1/pods/$2/status" -H 'Content-Type: application/merge-patch+json' -d "{\"status\":$4}")
+        [ "$(code_of "$out")" = 200 ] || fail "status $2: $out"
+    }
+    mkpod default running n1 '{"phase":"Running","podIP":"10.0.0.1","containerStatuses":[{"name":"a","ready":true,"restartCount":2},{"name":"b","ready":true,"restartCount":1}]}' '{"app":"web"}'
+    mkpod default crash n1 '{"phase":"Running","containerStatuses":[{"name":"a","ready":false,"restartCount":7,"state":{"waiting":{"reason":"CrashLoopBackOff"}}},{"name":"b","ready":true,"restartCount":0}]}' '{"app":"web"}'
+    mkpod default completed n2 '{"phase":"Succeeded","containerStatuses":[{"name":"a","ready":false,"restartCount":0,"state":{"terminated":{"reason":"Completed","exitCode":0}}}]}'
+    mkpod default evicted n2 '{"phase":"Failed","reason":"Evicted"}'
+    mkpod other oom n1 '{"phase":"Running","containerStatuses":[{"name":"a","ready":false,"restartCount":3,"state":{"terminated":{"reason":"OOMKilled"}}}]}'
+    mkpod other pending n2 '{"phase":"Pending","nominatedNodeName":"n3"}'
+    mkpod other deleting n1 '{"phase":"Running"}'
+    req DELETE /api/v1/namespaces/other/pods/deleting >/dev/null
+    local TBL='Accept: application/json;as=Table;v=v1;g=meta.k8s.io'
+    local all
+    all=$(curl -s "$API/api/v1/pods" | jget '",".join(i["metadata"]["name"] for i in d["items"])')
+    [ "$all" = "completed,crash,evicted,running,deleting,oom,pending" ] || fail "list: $all"
+    # pages add up to the list, JSON (limit 3) and Table (limit 2)
+    local acc q cont names
+    for kind in json table; do
+        acc="" cont=""
+        for _ in 1 2 3 4 5; do
+            q="limit=$([ $kind = json ] && echo 3 || echo 2)${cont:+&continue=$cont}"
+            if [ $kind = json ]; then
+                out=$(curl -s "$API/api/v1/pods?$q")
+                names=$(jget '",".join(i["metadata"]["name"] for i in d["items"])' <<<"$out")
+            else
+                out=$(curl -s -H "$TBL" "$API/api/v1/pods?$q")
+                names=$(jget '",".join(r["cells"][0] for r in d["rows"])' <<<"$out")
+            fi
+            jget 'd["metadata"]["resourceVersion"]' <<<"$out" | grep -Eq '^[0-9]+$' || fail "page rv: $out"
+            acc=${acc:+$acc,}$names
+            cont=$(jget 'd["metadata"].get("continue","")' <<<"$out")
+            [ -n "$cont" ] || break
+        done
+        [ "$acc" = "$all" ] || fail "$kind pages: $acc"
+    done
+    # selectors, on both forms
+    out=$(curl -s "$API/api/v1/pods?labelSelector=app%3Dweb&fieldSelector=spec.nodeName%3Dn1")
+    [ "$(jget '",".join(i["metadata"]["name"] for i in d["items"])' <<<"$out")" = "crash,running" ] || fail "selectors: $out"
+    out=$(curl -s -H "$TBL" "$API/api/v1/pods?fieldSelector=status.phase%21%3DRunning,metadata.namespace%3Dother")
+    [ "$(jget '",".join(r["cells"][0] for r in d["rows"])' <<<"$out")" = "pending" ] || fail "table selectors: $out"
+    out=$(curl -s "$API/api/v1/pods?labelSelector=app%3Dweb&limit=1")
+    [ "$(jget 'len(d["items"]), d["metadata"]["continue"]' <<<"$out")" = "(1, '/pods/default/crash')" ] || fail "selected page: $out"
+    # the pod columns, as kubectl prints them
+    out=$(kubectl -s "$API" get pods -A -o wide 2>&1)
+    local want
+    for want in "default completed 0/2 Completed 0" "default crash 1/2 CrashLoopBackOff 7" \
+        "default evicted 0/2 Evicted 0" "default running 2/2 Running 3" "other oom 0/2 Running 3" \
+        "other deleting 0/2 Terminating 0" "other pending 0/2 Pending 0"; do
+        tr -s ' ' <<<"$out" | grep -q "^$want " || fail "kubectl get pods -A -o wide: no '$want' in $out"
+    done
+    tr -s ' ' <<<"$out" | grep -q "^default running 2/2 Running 3 [0-9]*s 10.0.0.1 n1 <none> <none>$" || fail "wide columns: $out"
+    tr -s ' ' <<<"$out" | grep -q "^other pending 0/2 Pending 0 [0-9]*s <none> n2 n3 <none>$" || fail "nominated: $out"
+    [ "$(kubectl -s "$API" get pods -A --chunk-size=2 -o name)" = "$(kubectl -s "$API" get pods -A -o name)" ] || fail "kubectl chunks"
+    stop_api
+}
+
 test_token_auth() {
     printf 'good-token,alice,1,"system:masters"\n' >"$TEST_TMP/tokens.csv"
     start_api --token-auth-file "$TEST_TMP/tokens.csv"

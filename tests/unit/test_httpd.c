@@ -55,6 +55,40 @@ static void on_closed(struct httpd_stream *s, void *userdata)
     pthread_mutex_unlock(&f->mu);
 }
 
+/* A produced body: total bytes of a repeating pattern, in pieces of at most `piece`. */
+struct gen {
+    size_t total, piece, off;
+    int *freed; /* incremented by gen_free */
+    bool fail_at_half;
+};
+
+static ssize_t gen_fn(void *userdata, char *buf, size_t max)
+{
+    struct gen *g = userdata;
+    if (g->off == g->total)
+        return HTTPD_BODY_END;
+    if (g->fail_at_half && g->off >= g->total / 2)
+        return HTTPD_BODY_ERROR;
+    size_t n = g->total - g->off;
+    if (n > max)
+        n = max;
+    if (n > g->piece)
+        n = g->piece;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (char)('a' + (g->off + i) % 26);
+    g->off += n;
+    return (ssize_t)n;
+}
+
+static int gen_freed;
+
+static void gen_free(void *userdata)
+{
+    struct gen *g = userdata;
+    __atomic_add_fetch(g->freed, 1, __ATOMIC_SEQ_CST);
+    free(g);
+}
+
 static void handler(struct httpd_req *req, void *userdata)
 {
     struct fixture *f = userdata;
@@ -83,6 +117,24 @@ static void handler(struct httpd_req *req, void *userdata)
             f->streams[f->nstreams++] = s;
         pthread_cond_broadcast(&f->cond);
         pthread_mutex_unlock(&f->mu);
+    } else if (strcmp(path, "/produce") == 0) {
+        /* ?n=bytes&piece=max per call&chunked=1&fail=1 */
+        struct gen *g = calloc(1, sizeof(*g));
+        g->total = strtoull(httpd_query(req, "n"), NULL, 10);
+        g->piece = strtoull(httpd_query(req, "piece"), NULL, 10);
+        g->freed = &gen_freed;
+        g->fail_at_half = httpd_query(req, "fail") != NULL;
+        bool chunked = httpd_query(req, "chunked") != NULL;
+        httpd_add_header(req, "X-Reply", "yes");
+        if (httpd_respond_producer(req, 200, "text/plain",
+                                   chunked ? HTTPD_SIZE_UNKNOWN : (uint64_t)g->total, gen_fn,
+                                   gen_free, g) != 0)
+            httpd_respond(req, 500, "text/plain", "x", 1);
+    } else if (strcmp(path, "/take") == 0) {
+        char *b = strdup("{\"taken\":true}");
+        httpd_respond_take(req, 201, "application/json", b, strlen(b));
+        /* a second answer is refused and frees what it was given */
+        assert_int_equal(httpd_respond_take(req, 200, "text/plain", strdup("y"), 1), -EALREADY);
     } else if (strcmp(path, "/silent") == 0) {
         /* does not answer: the server must */
     } else {
@@ -317,6 +369,98 @@ static void *hammer(void *arg)
         json_decref(o);
     }
     return (void *)ok;
+}
+
+/* ---- produced and handed-over replies --------------------------------------------- */
+
+static void check_pattern(const char *body, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (body[i] != (char)('a' + i % 26))
+            fail_msg("byte %zu is %c", i, body[i]);
+}
+
+static int freed_now(void)
+{
+    return __atomic_load_n(&gen_freed, __ATOMIC_SEQ_CST);
+}
+
+static void wait_freed(int want)
+{
+    for (int i = 0; i < 500 && freed_now() < want; i++)
+        usleep(10000);
+    assert_int_equal(freed_now(), want);
+}
+
+static void test_httpd_producer_sends_known_and_unknown_sizes(void **state)
+{
+    struct fixture *f = *state;
+    /* sizes around the producer's block and odd piece sizes; 0 bytes too */
+    const char *cases[] = {"/produce?n=0&piece=1",
+                           "/produce?n=1&piece=1",
+                           "/produce?n=262144&piece=262144",
+                           "/produce?n=3000001&piece=7777",
+                           "/produce?n=0&piece=1&chunked=1",
+                           "/produce?n=100&piece=3&chunked=1",
+                           "/produce?n=3000001&piece=100000&chunked=1"};
+    int before = freed_now();
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct httpc_resp resp;
+        struct bosun_err err = {0};
+        assert_int_equal(httpc_request(f->cli, "GET", cases[i], NULL, NULL, 0, 0, &resp, &err), 0);
+        assert_int_equal(resp.status, 200);
+        size_t want = strtoull(strstr(cases[i], "n=") + 2, NULL, 10);
+        assert_int_equal(resp.len, want);
+        check_pattern(resp.body, resp.len);
+        httpc_resp_free(&resp);
+    }
+    wait_freed(before + (int)(sizeof(cases) / sizeof(cases[0])));
+}
+
+/* A producer that fails mid-body ends the connection (the client sees an error, not a
+ * short body passed off as whole); the userdata is still freed once. */
+static void test_httpd_producer_error_aborts_the_reply(void **state)
+{
+    struct fixture *f = *state;
+    int before = freed_now();
+    const char *cases[] = {"/produce?n=2000000&piece=5000&fail=1",
+                           "/produce?n=2000000&piece=5000&fail=1&chunked=1"};
+    for (size_t i = 0; i < 2; i++) {
+        struct httpc_resp resp = {0};
+        struct bosun_err err = {0};
+        int r = httpc_request(f->cli, "GET", cases[i], NULL, NULL, 0, 0, &resp, &err);
+        assert_int_not_equal(r, 0);
+        httpc_resp_free(&resp);
+    }
+    wait_freed(before + 2);
+}
+
+/* A client that goes away mid-body: the producer stops being called and is freed. */
+static void test_httpd_producer_freed_when_client_leaves(void **state)
+{
+    struct fixture *f = *state;
+    int before = freed_now();
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(httpd_port(f->srv))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    const char *rq = "GET /produce?n=500000000&piece=65536 HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(write(fd, rq, strlen(rq)), (ssize_t)strlen(rq));
+    char buf[65536];
+    assert_true(read(fd, buf, sizeof(buf)) > 0);
+    close(fd);
+    wait_freed(before + 1);
+}
+
+static void test_httpd_respond_take_sends_and_frees_the_body(void **state)
+{
+    struct fixture *f = *state;
+    struct httpc_resp resp;
+    struct bosun_err err = {0};
+    assert_int_equal(httpc_request(f->cli, "GET", "/take", NULL, NULL, 0, 0, &resp, &err), 0);
+    assert_int_equal(resp.status, 201);
+    assert_string_equal(resp.body, "{\"taken\":true}");
+    httpc_resp_free(&resp);
 }
 
 static void test_httpc_is_safe_from_many_threads(void **state)
@@ -634,6 +778,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_httpd_refuses_body_over_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_httpd_passes_handler_404_and_answers_500_for_silent_handler, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_httpd_producer_sends_known_and_unknown_sizes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_httpd_producer_error_aborts_the_reply, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_httpd_producer_freed_when_client_leaves, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_httpd_respond_take_sends_and_frees_the_body, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_httpc_is_safe_from_many_threads, setup, teardown),
         cmocka_unit_test(test_httpc_reports_connection_refused),
         cmocka_unit_test(test_httpc_reads_token_file_and_rejects_empty),

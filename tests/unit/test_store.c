@@ -1309,6 +1309,42 @@ static void check_raw_list_get_watch(struct store *st, const char *prefix)
     assert_true(json_equal(ga, va));
     json_decref(ga);
 
+    /* a held view: the same keys and bytes as the list, unchanged by the delete below */
+    struct store_view *view = NULL;
+    uint64_t vrev = 0;
+    assert_int_equal(store_view_take(st, prefix, NULL, 0, &view, &vrev, &err), 0);
+    assert_int_equal(store_view_count(view), 2);
+    assert_int_equal(store_view_bytes(view), strlen(l.v[0].json) + strlen(l.v[1].json));
+    assert_true(vrev >= ra2);
+    for (size_t i = 0; i < 2; i++) {
+        const char *vk, *vj;
+        size_t vl;
+        store_view_get(view, i, &vk, &vj, &vl);
+        assert_string_equal(vk, l.v[i].key);
+        assert_int_equal(strlen(vj), vl);
+        assert_string_equal(vj, l.v[i].json);
+    }
+    /* pages: keys after a continue key, at most max of them */
+    struct {
+        const char *after;
+        size_t max, n;
+        const char *first;
+    } pages[] = {{prefix, 0, 2, ka}, {ka, 0, 1, kb}, {kb, 0, 0, NULL}, {NULL, 1, 1, ka},
+                 {ka, 1, 1, kb},     {"", 5, 2, ka},  {"~", 0, 0, NULL}, {"/", 0, 2, ka}};
+    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+        struct store_view *pv = NULL;
+        assert_int_equal(store_view_take(st, prefix, pages[i].after, pages[i].max, &pv, NULL, &err),
+                         0);
+        assert_int_equal(store_view_count(pv), pages[i].n);
+        if (pages[i].first) {
+            const char *vk, *vj;
+            size_t vl;
+            store_view_get(pv, 0, &vk, &vj, &vl);
+            assert_string_equal(vk, pages[i].first);
+        }
+        store_view_free(pv);
+    }
+
     /* get_raw */
     char *js = NULL;
     size_t jl = 0;
@@ -1329,6 +1365,21 @@ static void check_raw_list_get_watch(struct store *st, const char *prefix)
     assert_true(rd > ra2);
     assert_int_equal(jsonx_get_int(last, "spec.v", 0), 2);
     json_decref(last);
+    {
+        const char *vk, *vj;
+        size_t vl;
+        store_view_get(view, 1, &vk, &vj, &vl);
+        assert_string_equal(vk, kb);
+        assert_string_equal(vj, l.v[1].json);
+    }
+    store_view_free(view);
+    store_view_free(NULL);
+    /* an empty prefix range */
+    char none[140];
+    snprintf(none, sizeof(none), "%snothing/", prefix);
+    assert_int_equal(store_view_take(st, none, NULL, 0, &view, NULL, &err), 0);
+    assert_int_equal(store_view_count(view), 0);
+    store_view_free(view);
 
     for (int i = 0; i < 400 && raw_seen_n(&seen) < 4; i++)
         usleep(10000);
