@@ -560,6 +560,18 @@ test_kubectl_invalid_and_bad_token() {
     local out
     out=$("${K[@]}" apply -f "$TEST_TMP/bad.yaml" 2>&1) && fail "invalid manifest applied: $out"
     grep -q 'datta' <<<"$out" || fail "message does not name the field: $out"
+    # An invalid value is the server's 422, printed the way kubectl prints Kubernetes'.
+    printf 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: neg}\nspec:\n  replicas: -1\n  selector: {matchLabels: {app: neg}}\n  template:\n    metadata: {labels: {app: neg}}\n    spec: {containers: [{name: c, image: busybox:1.35}]}\n' >"$TEST_TMP/neg.yaml"
+    out=$("${K[@]}" apply -f "$TEST_TMP/neg.yaml" 2>&1) && fail "replicas -1 applied: $out"
+    grep -q 'The Deployment "neg" is invalid: spec.replicas: Invalid value: -1' <<<"$out" ||
+        fail "invalid message: $out"
+    # A replace from a stale copy is a 409 Conflict with Kubernetes' words.
+    "${K[@]}" create configmap stale --from-literal=a=1 >/dev/null
+    "${K[@]}" get configmap stale -o yaml >"$TEST_TMP/stale.yaml"
+    "${K[@]}" patch configmap stale -p '{"data":{"a":"2"}}' >/dev/null
+    out=$("${K[@]}" replace -f "$TEST_TMP/stale.yaml" 2>&1) && fail "stale replace succeeded: $out"
+    grep -q 'Error from server (Conflict): .*Operation cannot be fulfilled on configmaps "stale": the object has been modified; please apply your changes to the latest version and try again' <<<"$out" ||
+        fail "conflict message: $out"
     kill "$PID"
     wait "$PID" 2>/dev/null || true
     printf 'good,alice,1,"system:masters"\n' >"$TEST_TMP/tokens.csv"
