@@ -80,6 +80,12 @@ struct httpd_req {
     bool started;    /* the first access-handler call happened */
     bool answered;
     struct hdr *headers; /* response headers to add */
+    /* httpd_later, under srv->later_mu: */
+    httpd_handler_fn later_fn;
+    void *later_ud;
+    bool later_ready;  /* httpd_later_ready was called for the current wait */
+    bool later_parked; /* suspended until httpd_later_ready */
+    bool later_waited; /* counted in srv->nparked until its continuation runs */
 };
 
 struct chunk {
@@ -122,6 +128,14 @@ struct httpd {
     int hup_wake; /* eventfd that ends the hangup thread */
     pthread_t hup_thread;
     bool hup_started;
+    /* Requests parked by httpd_later whose continuation has not run yet: a suspended
+     * connection must be resumed before MHD_stop_daemon, so httpd_stop waits for nparked
+     * to reach 0 (the answers are then queued; whether they leave before the connections
+     * close is up to MHD, as for any request in flight at stop). */
+    pthread_mutex_t later_mu;
+    pthread_cond_t later_cv;
+    size_t nparked;
+    bool later_stopping; /* no new parking: waits happen on the worker instead */
     char *tls_cert; /* copies of the PEM given to httpd_start, or NULL for plain HTTP */
     char *tls_key;
 };
@@ -490,7 +504,10 @@ static void respond_status(struct httpd_req *req, int code, const char *reason, 
 static int body_append(struct httpd_req *req, const char *data, size_t n)
 {
     if (req->body_len + n + 1 > req->body_cap) {
-        size_t cap = req->body_cap ? req->body_cap : 4096;
+        /* The first piece is most often the whole body: an exact fit keeps a small body in
+         * glibc's small bins (a request of 1 KiB or more consolidates every thread's fast
+         * bins first, which cost more than the rest of a small create). */
+        size_t cap = req->body_cap ? req->body_cap * 2 : n + 1;
         while (cap < req->body_len + n + 1)
             cap *= 2;
         char *nb = realloc(req->body, cap);
@@ -511,6 +528,76 @@ static void too_large(struct httpd_req *req)
     snprintf(msg, sizeof(msg), "the request body is larger than the limit of %zu bytes",
              req->srv->max_body);
     respond_status(req, 413, "RequestEntityTooLarge", msg);
+}
+
+/* ---- answering: now or later ------------------------------------------------------- */
+
+void httpd_later(struct httpd_req *req, httpd_handler_fn fn, void *userdata)
+{
+    struct httpd *srv = req->srv;
+    pthread_mutex_lock(&srv->later_mu);
+    req->later_fn = fn;
+    req->later_ud = userdata;
+    pthread_mutex_unlock(&srv->later_mu);
+}
+
+void httpd_later_ready(struct httpd_req *req)
+{
+    struct httpd *srv = req->srv;
+    bool resume = false;
+    pthread_mutex_lock(&srv->later_mu);
+    req->later_ready = true;
+    if (req->later_parked) {
+        req->later_parked = false;
+        resume = true;
+    }
+    pthread_mutex_unlock(&srv->later_mu);
+    /* A suspended connection is never freed by MHD, and only this call un-parks it. */
+    if (resume)
+        MHD_resume_connection(req->conn);
+}
+
+/* Runs the handler (or, for a request resumed after httpd_later, its continuation), then
+ * every continuation whose result is already in; parks the connection on one that is not.
+ * The suspend happens under later_mu, so httpd_later_ready never resumes a connection
+ * that is not suspended yet. */
+static enum MHD_Result serve(struct httpd *srv, struct httpd_req *req)
+{
+    httpd_handler_fn fn = req->later_fn ? NULL : srv->handler;
+    void *ud = srv->userdata;
+    for (;;) {
+        if (fn)
+            fn(req, ud);
+        if (req->answered)
+            return MHD_YES;
+        pthread_mutex_lock(&srv->later_mu);
+        if (!req->later_fn) {
+            pthread_mutex_unlock(&srv->later_mu);
+            respond_status(req, 500, "InternalError", "the handler did not answer the request");
+            return req->answered ? MHD_YES : MHD_NO;
+        }
+        while (!req->later_ready && srv->later_stopping)
+            pthread_cond_wait(&srv->later_cv, &srv->later_mu);
+        if (!req->later_ready) {
+            MHD_suspend_connection(req->conn);
+            req->later_parked = true;
+            req->later_waited = true;
+            srv->nparked++;
+            pthread_mutex_unlock(&srv->later_mu);
+            return MHD_YES;
+        }
+        fn = req->later_fn;
+        ud = req->later_ud;
+        req->later_fn = NULL;
+        req->later_ud = NULL;
+        req->later_ready = false;
+        if (req->later_waited) {
+            req->later_waited = false;
+            if (--srv->nparked == 0)
+                pthread_cond_broadcast(&srv->later_cv);
+        }
+        pthread_mutex_unlock(&srv->later_mu);
+    }
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
@@ -571,10 +658,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         if (httpd_query_decode(req->raw_query, strlen(req->raw_query), req_add_param, req) != 0)
             return MHD_NO;
     }
-    srv->handler(req, srv->userdata);
-    if (!req->answered)
-        respond_status(req, 500, "InternalError", "the handler did not answer the request");
-    return req->answered ? MHD_YES : MHD_NO;
+    return serve(srv, req);
 }
 
 /* ---- streams ------------------------------------------------------------------------ */
@@ -887,6 +971,8 @@ int httpd_start(const struct httpd_opts *opts, httpd_handler_fn handler, void *u
     if (!srv)
         return err_set(err, -ENOMEM, "httpd: out of memory");
     pthread_mutex_init(&srv->mu, NULL);
+    pthread_mutex_init(&srv->later_mu, NULL);
+    pthread_cond_init(&srv->later_cv, NULL);
     srv->hup_ep = -1;
     srv->hup_wake = -1;
     srv->handler = handler;
@@ -1003,6 +1089,14 @@ void httpd_stop(struct httpd *srv)
         MHD_socket lfd = MHD_quiesce_daemon(srv->d);
         if (lfd != MHD_INVALID_SOCKET)
             close(lfd);
+        /* Requests waiting for httpd_later_ready are resumed by whoever owes their result
+         * (the store still runs) and answered; from now on a worker that would park a
+         * request waits for its result in place instead. */
+        pthread_mutex_lock(&srv->later_mu);
+        srv->later_stopping = true;
+        while (srv->nparked)
+            pthread_cond_wait(&srv->later_cv, &srv->later_mu);
+        pthread_mutex_unlock(&srv->later_mu);
         struct MHD_Connection **parked = NULL;
         size_t nparked = 0, cap = 0;
         pthread_mutex_lock(&srv->mu);
@@ -1046,5 +1140,7 @@ void httpd_stop(struct httpd *srv)
     }
     free(srv->tls_cert);
     pthread_mutex_destroy(&srv->mu);
+    pthread_mutex_destroy(&srv->later_mu);
+    pthread_cond_destroy(&srv->later_cv);
     free(srv);
 }

@@ -114,6 +114,21 @@ int httpd_respond_producer(struct httpd_req *req, int status, const char *conten
                            uint64_t size, httpd_body_fn fn, httpd_body_free_fn free_fn,
                            void *userdata);
 
+/* ---- answers that come later ----
+ * A handler whose answer waits on something that is not CPU work (a durable write waiting
+ * for the store's group commit) need not hold its worker thread meanwhile: it calls
+ * httpd_later and returns without answering; the worker goes on serving its other
+ * connections. Once the result is in, any thread calls httpd_later_ready, and fn(req,
+ * userdata) then runs on a worker thread with req valid again; it must answer as a handler
+ * does (or call httpd_later once more). httpd_later_ready may also come first, even from
+ * inside the handler (a backend that finished at once): fn then runs as soon as the
+ * handler returns. Both calls are made exactly once per wait. The connection is not read
+ * while it waits, so a client that leaves meanwhile is noticed only when fn answers.
+ * httpd_stop waits for every request still waiting (their results must come). */
+void httpd_later(struct httpd_req *req, httpd_handler_fn fn, void *userdata);
+/* Any thread. req stays valid until fn has run. */
+void httpd_later_ready(struct httpd_req *req);
+
 /* ---- streams ---- */
 /* Called once when the stream is finished for the server's side: the client went away,
  * the server stopped, or httpd_stream_close() was called and the tail was sent. After it

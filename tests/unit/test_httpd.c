@@ -36,6 +36,9 @@ struct fixture {
     int closed;        /* on_closed calls */
     int closed_twice;  /* on_closed calls for a stream already closed */
     bool closed_flag[MAX_STREAMS];
+    struct httpd_req *later[16]; /* requests parked with httpd_later */
+    int nlater;
+    int later_answered;
 };
 
 static void on_closed(struct httpd_stream *s, void *userdata)
@@ -89,6 +92,13 @@ static void gen_free(void *userdata)
     free(g);
 }
 
+static void later_answer(struct httpd_req *req, void *userdata)
+{
+    struct fixture *f = userdata;
+    httpd_respond(req, 200, "text/plain", "later", 5);
+    __atomic_add_fetch(&f->later_answered, 1, __ATOMIC_SEQ_CST);
+}
+
 static void handler(struct httpd_req *req, void *userdata)
 {
     struct fixture *f = userdata;
@@ -135,6 +145,17 @@ static void handler(struct httpd_req *req, void *userdata)
         httpd_respond_take(req, 201, "application/json", b, strlen(b));
         /* a second answer is refused and frees what it was given */
         assert_int_equal(httpd_respond_take(req, 200, "text/plain", strdup("y"), 1), -EALREADY);
+    } else if (strcmp(path, "/later") == 0) {
+        pthread_mutex_lock(&f->mu);
+        if (f->nlater < 16)
+            f->later[f->nlater++] = req;
+        pthread_cond_broadcast(&f->cond);
+        pthread_mutex_unlock(&f->mu);
+        httpd_later(req, later_answer, f);
+    } else if (strcmp(path, "/later-now") == 0) {
+        /* the result is in before the handler even says it will answer later */
+        httpd_later_ready(req);
+        httpd_later(req, later_answer, f);
     } else if (strcmp(path, "/silent") == 0) {
         /* does not answer: the server must */
     } else {
@@ -765,9 +786,111 @@ static void test_httpd_stop_closes_open_streams(void **state)
     close(fd);
 }
 
+/* ---- answers that come later ---------------------------------------------------------- */
+
+static bool later_at_least(struct fixture *f, int n)
+{
+    return f->nlater >= n;
+}
+
+static int connect_and_send(struct fixture *f, const char *rq)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(httpd_port(f->srv))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(write(fd, rq, strlen(rq)), (ssize_t)strlen(rq));
+    return fd;
+}
+
+/* Reads from fd until `want` shows up or 5 s pass; true when it did. */
+static bool read_until(int fd, const char *want)
+{
+    char buf[4096];
+    size_t len = 0;
+    int64_t deadline = time_mono_ms() + 5000;
+    while (time_mono_ms() < deadline && len < sizeof(buf) - 1) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        buf[len] = '\0';
+        if (strstr(buf, want))
+            return true;
+    }
+    return false;
+}
+
+static void test_httpd_later_frees_the_worker_until_the_result_is_ready(void **state)
+{
+    struct fixture *f = *state;
+    /* Six parked requests on a two-worker server: the workers still serve others. */
+    int fds[6];
+    for (int i = 0; i < 6; i++)
+        fds[i] = connect_and_send(f, "GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_true(wait_for(f, later_at_least, 6, 5000));
+    struct httpc_resp resp;
+    struct bosun_err err = {0};
+    assert_int_equal(httpc_request(f->cli, "GET", "/echo", NULL, NULL, 0, 0, &resp, &err), 0);
+    assert_int_equal(resp.status, 200);
+    httpc_resp_free(&resp);
+    struct pollfd p = {.fd = fds[0], .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 100), 0); /* nothing answered before it is ready */
+    for (int i = 0; i < 6; i++)
+        httpd_later_ready(f->later[i]);
+    for (int i = 0; i < 6; i++) {
+        assert_true(read_until(fds[i], "\r\n\r\nlater"));
+        close(fds[i]);
+    }
+    assert_int_equal(__atomic_load_n(&f->later_answered, __ATOMIC_SEQ_CST), 6);
+}
+
+static void test_httpd_later_ready_before_the_handler_returns_answers_at_once(void **state)
+{
+    struct fixture *f = *state;
+    struct httpc_resp resp;
+    struct bosun_err err = {0};
+    assert_int_equal(httpc_request(f->cli, "GET", "/later-now", NULL, NULL, 0, 0, &resp, &err), 0);
+    assert_int_equal(resp.status, 200);
+    assert_int_equal(resp.len, 5);
+    assert_memory_equal(resp.body, "later", 5);
+    httpc_resp_free(&resp);
+}
+
+static void *ready_after_100ms(void *arg)
+{
+    usleep(100 * 1000);
+    httpd_later_ready(arg);
+    return NULL;
+}
+
+static void test_httpd_stop_waits_for_requests_answered_later(void **state)
+{
+    struct fixture *f = *state;
+    int fd = connect_and_send(f, "GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_true(wait_for(f, later_at_least, 1, 5000));
+    usleep(20 * 1000); /* let the worker park it */
+    pthread_t t;
+    pthread_create(&t, NULL, ready_after_100ms, f->later[0]);
+    httpd_stop(f->srv); /* returns once the parked request has been answered */
+    f->srv = NULL;
+    pthread_join(t, NULL);
+    assert_int_equal(__atomic_load_n(&f->later_answered, __ATOMIC_SEQ_CST), 1);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_httpd_later_frees_the_worker_until_the_result_is_ready, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_httpd_later_ready_before_the_handler_returns_answers_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_httpd_stop_waits_for_requests_answered_later, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_httpd_round_trips_methods_headers_and_body, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_httpd_passes_bearer_token_and_headers, setup,
