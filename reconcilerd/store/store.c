@@ -58,19 +58,26 @@ static const char *wop_verb(enum wop op)
     return op == WOP_CREATE ? "create" : op == WOP_UPDATE ? "update" : "delete";
 }
 
-/* One ordered write waiting for its sync; lives on the writer's stack. */
+/* One ordered write waiting for its sync. A synchronous writer's lives on its stack and
+ * the writer waits on `done`; an asynchronous one's (store_*_async) is allocated, and the
+ * commit thread calls done_fn and frees it instead. */
 struct req {
     enum wop op;
+    const char *key;         /* for messages; the writer's, or key_buf */
     uint64_t rev;
     struct store_item *item; /* new state (NULL for delete); the req holds a reference */
     struct store_item *prev; /* state before (NULL for create); reference */
+    json_t *copy;            /* the value as written, for the caller's result (owned) */
     /* Posted by the commit thread once rc is set; the writer waits on its own semaphore
      * so a finished batch wakes exactly its writers (a shared condition variable woke
      * every waiting writer, and each then queued on the store mutex again). */
     sem_t done;
+    store_done_fn done_fn;
+    void *done_ud;
     int rc;
     char cause[384];
     struct req *next;
+    char key_buf[];
 };
 
 /* The newest ordered state of keys whose writes are not yet applied to the index. */
@@ -500,11 +507,32 @@ static void batch_apply(struct store *st, struct req *batch)
 
 static void fail_reqs(struct req *r, int rc, const char *cause)
 {
-    while (r) {
-        struct req *next = r->next; /* r belongs to its writer again once posted */
+    for (; r; r = r->next) {
         r->rc = rc;
         snprintf(r->cause, sizeof(r->cause), "%s", cause);
-        sem_post(&r->done);
+    }
+}
+
+static int write_result(struct req *req, json_t **out, struct bosun_err *err);
+/* Hands every req its result: wakes a synchronous writer, or calls an asynchronous one's
+ * callback. Runs without st->mu, so callbacks do not hold up the writers. */
+static void complete_reqs(struct req *r)
+{
+    while (r) {
+        struct req *next = r->next; /* r belongs to its writer again once posted */
+        if (r->done_fn) {
+            /* The stored bytes (for a delete, the last state) are the caller's result. */
+            struct bosun_err err = {0};
+            const char *json = r->item ? store_item_raw(r->item) : NULL;
+            size_t len = r->item ? r->item->raw_len : 0;
+            if (r->rc)
+                err_set(&err, r->rc, "store: %s %s: %s", wop_verb(r->op), r->key, r->cause);
+            r->done_fn(r->rc, r->rc ? NULL : json, r->rc ? 0 : len, &err, r->done_ud);
+            write_result(r, NULL, NULL);
+            free(r);
+        } else {
+            sem_post(&r->done);
+        }
         r = next;
     }
 }
@@ -552,11 +580,9 @@ static void *commit_main(void *arg)
                 ov_remove_if(st, r->op == WOP_DELETE ? r->prev->key : r->item->key, r->rev);
                 r->rc = 0;
             }
-            for (struct req *r = batch; r;) {
-                struct req *nx = r->next;
-                sem_post(&r->done);
-                r = nx;
-            }
+            pthread_mutex_unlock(&st->mu);
+            complete_reqs(batch);
+            pthread_mutex_lock(&st->mu);
         } else {
             /* Writes queued meanwhile were checked against the failed ones and carry
              * later revisions: they fail too, and revisions restart after the last
@@ -568,6 +594,10 @@ static void *commit_main(void *arg)
             st->next_rev = atomic_load(&st->committed) + 1;
             fail_reqs(batch, rc, cause);
             fail_reqs(queued, rc, cause);
+            pthread_mutex_unlock(&st->mu);
+            complete_reqs(batch);
+            complete_reqs(queued);
+            pthread_mutex_lock(&st->mu);
         }
     }
     pthread_mutex_unlock(&st->mu);
@@ -1743,24 +1773,30 @@ static char *buf_reserve(struct store *st, size_t len)
 }
 
 /* The value as written: a copy with metadata present and resourceVersion removed,
- * serialised (*js) with the offset of its metadata object (*meta_off). */
+ * serialised (*js) with the offset of its metadata object (*meta_off). copy NULL: the
+ * caller needs no copy, so a value that is already as written (metadata, no
+ * resourceVersion: an API server's creates) is serialised as it is, uncopied. */
 static int prepare_value(const char *verb, const char *key, const json_t *value, json_t **copy,
                          char **js, size_t *js_len, size_t *meta_off, struct bosun_err *err)
 {
     if (!json_is_object(value))
         return err_set(err, -EINVAL, "store: %s %s: value is not a JSON object", verb, key);
-    json_t *c = json_deep_copy(value);
-    if (!c)
-        return err_errno(err, -ENOMEM, "store: %s %s", verb, key);
-    json_t *meta = jsonx_ensure_obj(c, "metadata");
-    if (!meta) {
-        json_decref(c);
-        return err_set(err, -EINVAL, "store: %s %s: metadata is not an object", verb, key);
+    const json_t *m = json_object_get(value, "metadata");
+    json_t *c = NULL;
+    if (copy || !json_is_object(m) || json_object_get(m, "resourceVersion")) {
+        c = json_deep_copy(value);
+        if (!c)
+            return err_errno(err, -ENOMEM, "store: %s %s", verb, key);
+        json_t *meta = jsonx_ensure_obj(c, "metadata");
+        if (!meta) {
+            json_decref(c);
+            return err_set(err, -EINVAL, "store: %s %s: metadata is not an object", verb, key);
+        }
+        /* The revision is only known under the ordering lock; it is spliced into the bytes
+         * there (store_rv_splice), so serialising happens here, outside the lock. */
+        json_object_del(meta, "resourceVersion");
     }
-    /* The revision is only known under the ordering lock; it is spliced into the bytes
-     * there (store_rv_splice), so serialising happens here, outside the lock. */
-    json_object_del(meta, "resourceVersion");
-    char *s = jsonx_dumps(c);
+    char *s = jsonx_dumps(c ? c : value);
     if (!s) {
         json_decref(c);
         return err_errno(err, -ENOMEM, "store: %s %s", verb, key);
@@ -1777,15 +1813,24 @@ static int prepare_value(const char *verb, const char *key, const json_t *value,
         free(s);
         return err_set(err, -EINVAL, "store: %s %s: metadata is not an object", verb, key);
     }
-    *copy = c;
+    if (copy)
+        *copy = c;
+    else
+        json_decref(c);
     *js = s;
     *js_len = n;
     return 0;
 }
 
-static int do_write(struct store *st, enum wop op, const char *key, const json_t *value,
-                    uint64_t expected_rev, json_t **out, struct bosun_err *err)
+/* Checks and orders one write and queues it for the commit thread, which completes req
+ * (see complete_reqs). 0 = queued; otherwise the write was refused (nothing queued,
+ * req untouched but for what the caller set). req->done_fn/done_ud must be set first:
+ * the commit thread may complete req as soon as the store lock is released. */
+static int write_queue(struct store *st, struct req *req, const json_t *value,
+                       uint64_t expected_rev, struct bosun_err *err)
 {
+    enum wop op = req->op;
+    const char *key = req->key;
     const char *verb = wop_verb(op);
     json_t *copy = NULL;
     char *js = NULL;
@@ -1794,14 +1839,14 @@ static int do_write(struct store *st, enum wop op, const char *key, const json_t
     struct ov_ent *spare = NULL;
     struct store_item *cur = NULL;
     struct store_item *item = NULL;
-    struct req req = {.op = op};
     int r = 0;
     size_t key_len = key ? strlen(key) : 0;
 
     if (key_len == 0 || key_len > STORE_MAX_KEY)
         return err_set(err, -EINVAL, "store: %s: key must be 1 to %d bytes", verb, STORE_MAX_KEY);
     if (op != WOP_DELETE) {
-        r = prepare_value(verb, key, value, &copy, &js, &js_len, &meta_off, err);
+        r = prepare_value(verb, key, value, req->done_fn ? NULL : &copy, &js, &js_len, &meta_off,
+                          err);
         if (r)
             return r;
     }
@@ -1860,52 +1905,98 @@ static int do_write(struct store *st, enum wop op, const char *key, const json_t
     /* From here nothing can fail before the commit thread answers. */
     st->next_rev++;
     ov_set(st, key, op == WOP_DELETE ? NULL : store_item_ref(item), rev, &spare);
-    req.rev = rev;
-    req.item = item;
-    req.prev = cur;
+    req->rev = rev;
+    req->item = item;
+    req->prev = cur;
+    req->copy = copy;
     item = NULL;
     cur = NULL;
-    sem_init(&req.done, 0, 0);
+    copy = NULL;
     if (st->q_tail)
-        st->q_tail->next = &req;
+        st->q_tail->next = req;
     else
-        st->q_head = &req;
-    st->q_tail = &req;
+        st->q_head = req;
+    st->q_tail = req;
     pthread_cond_signal(&st->commit_cv);
     pthread_mutex_unlock(&st->mu);
-    while (sem_wait(&req.done) < 0 && errno == EINTR)
-        ;
-    sem_destroy(&req.done);
+out:
+    store_item_unref(item);
+    store_item_unref(cur);
+    json_decref(copy);
+    free(js);
+    free(spare);
+    return r;
+}
 
-    if (req.rc) {
-        r = err_set(err, req.rc, "store: %s %s: %s", verb, key, req.cause);
+/* The result of a completed req: 0 and *out (may be NULL), or its error. Releases what
+ * the req held. */
+static int write_result(struct req *req, json_t **out, struct bosun_err *err)
+{
+    const char *verb = wop_verb(req->op);
+    int r = 0;
+    if (req->rc) {
+        r = req->rc;
+        if (err)
+            err_set(err, req->rc, "store: %s %s: %s", verb, req->key, req->cause);
         goto out;
     }
     if (out) {
         /* The caller's copy is the value as written (no parse): only its resourceVersion
          * was unknown until now. A delete reports the last state, parsed. */
         json_t *v = NULL;
-        if (op == WOP_DELETE) {
-            v = store_item_parse(req.item);
-        } else if (set_rv(copy, req.rev) == 0) {
-            v = copy;
-            copy = NULL;
+        if (req->op == WOP_DELETE) {
+            v = store_item_parse(req->item);
+        } else if (set_rv(req->copy, req->rev) == 0) {
+            v = req->copy;
+            req->copy = NULL;
         }
         if (!v) {
             /* The write itself is durable; only the copy for the caller failed. */
-            r = err_errno(err, -ENOMEM, "store: %s %s: copying the result", verb, key);
+            r = err_errno(err, -ENOMEM, "store: %s %s: copying the result", verb, req->key);
             goto out;
         }
         *out = v;
     }
 out:
-    store_item_unref(req.item);
-    store_item_unref(req.prev);
-    store_item_unref(item);
-    store_item_unref(cur);
-    json_decref(copy);
-    free(js);
-    free(spare);
+    store_item_unref(req->item);
+    store_item_unref(req->prev);
+    json_decref(req->copy);
+    req->item = req->prev = NULL;
+    req->copy = NULL;
+    return r;
+}
+
+static int do_write(struct store *st, enum wop op, const char *key, const json_t *value,
+                    uint64_t expected_rev, json_t **out, struct bosun_err *err)
+{
+    struct req req = {.op = op, .key = key};
+    sem_init(&req.done, 0, 0);
+    int r = write_queue(st, &req, value, expected_rev, err);
+    if (r == 0) {
+        while (sem_wait(&req.done) < 0 && errno == EINTR)
+            ;
+        r = write_result(&req, out, err);
+    }
+    sem_destroy(&req.done);
+    return r;
+}
+
+static int do_write_async(struct store *st, enum wop op, const char *key, const json_t *value,
+                          uint64_t expected_rev, store_done_fn fn, void *userdata,
+                          struct bosun_err *err)
+{
+    size_t key_len = key ? strlen(key) : 0;
+    struct req *req = calloc(1, sizeof(*req) + key_len + 1);
+    if (!req)
+        return err_errno(err, -ENOMEM, "store: %s %s", wop_verb(op), key ? key : "");
+    memcpy(req->key_buf, key ? key : "", key_len + 1);
+    req->op = op;
+    req->key = req->key_buf;
+    req->done_fn = fn;
+    req->done_ud = userdata;
+    int r = write_queue(st, req, value, expected_rev, err);
+    if (r)
+        free(req);
     return r;
 }
 
@@ -1923,6 +2014,45 @@ int store_update(struct store *st, const char *key, const json_t *value, uint64_
     if (st->etcd)
         return store_etcd_write(st->etcd, STORE_ETCD_UPDATE, key, value, expected_rev, out, err);
     return do_write(st, WOP_UPDATE, key, value, expected_rev, out, err);
+}
+
+/* The etcd backend writes synchronously: its result is handed to fn before returning. */
+static int etcd_write_then(struct store *st, enum store_etcd_op op, const char *key,
+                           const json_t *value, uint64_t expected_rev, store_done_fn fn,
+                           void *userdata, struct bosun_err *err)
+{
+    json_t *obj = NULL;
+    struct bosun_err e = {0};
+    int rc = store_etcd_write(st->etcd, op, key, value, expected_rev, &obj, &e);
+    if (rc == -EEXIST || rc == -ENOENT || rc == -ESTALE || rc == -EINVAL || rc == -EFBIG) {
+        *err = e;
+        return rc;
+    }
+    char *json = obj ? jsonx_dumps(obj) : NULL;
+    json_decref(obj);
+    if (rc == 0 && !json)
+        rc = err_set(&e, -ENOMEM, "store: %s: copying the result", key);
+    fn(rc, rc ? NULL : json, rc ? 0 : strlen(json), &e, userdata);
+    free(json);
+    return 0;
+}
+
+int store_create_async(struct store *st, const char *key, const json_t *value, store_done_fn fn,
+                       void *userdata, struct bosun_err *err)
+{
+    if (st->etcd)
+        return etcd_write_then(st, STORE_ETCD_CREATE, key, value, 0, fn, userdata, err);
+    return do_write_async(st, WOP_CREATE, key, value, 0, fn, userdata, err);
+}
+
+int store_update_async(struct store *st, const char *key, const json_t *value,
+                       uint64_t expected_rev, store_done_fn fn, void *userdata,
+                       struct bosun_err *err)
+{
+    if (st->etcd)
+        return etcd_write_then(st, STORE_ETCD_UPDATE, key, value, expected_rev, fn, userdata,
+                               err);
+    return do_write_async(st, WOP_UPDATE, key, value, expected_rev, fn, userdata, err);
 }
 
 int store_delete(struct store *st, const char *key, uint64_t expected_rev, json_t **out_last,

@@ -76,6 +76,29 @@ int store_update(struct store *st, const char *key, const json_t *value, uint64_
 int store_delete(struct store *st, const char *key, uint64_t expected_rev, json_t **out_last,
                  struct bosun_err *err);
 
+/* ---- writes that answer later ----
+ * The same writes, for a caller that should not block while the write is made durable
+ * (an API server whose worker threads serve many connections). They check and order the
+ * write at once: a refused write (-EEXIST, -ESTALE, -ENOENT, -EINVAL, -EFBIG, -ENOMEM,
+ * -ESHUTDOWN) returns that code with err set, and fn is never called. 0 = accepted: fn
+ * is called exactly once with the write's outcome — rc 0 and the stored object as JSON
+ * bytes (json/len, resourceVersion included, borrowed for the call, not NUL-terminated:
+ * what a reader of the object gets, so an API server can answer with them as they are),
+ * or a negative rc (the sync failed: -ENOSPC, -EIO…), json NULL and err saying why.
+ * No copy of value is made when its metadata has no resourceVersion (it is serialised
+ * once, as it is). The file store calls fn on its commit
+ * thread once the write is durable: fn must be quick and must not make a synchronous
+ * write to this store (it would wait for its own thread). The etcd backend writes before
+ * returning, so it calls fn on the caller's thread. Conflicts are decided when the write
+ * is accepted, so -ESTALE and -EEXIST never reach fn. */
+typedef void (*store_done_fn)(int rc, const char *json, size_t len, const struct bosun_err *err,
+                              void *userdata);
+int store_create_async(struct store *st, const char *key, const json_t *value, store_done_fn fn,
+                       void *userdata, struct bosun_err *err);
+int store_update_async(struct store *st, const char *key, const json_t *value,
+                       uint64_t expected_rev, store_done_fn fn, void *userdata,
+                       struct bosun_err *err);
+
 enum store_event_type { STORE_ADDED, STORE_MODIFIED, STORE_DELETED };
 
 struct store_event {

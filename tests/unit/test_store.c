@@ -1115,6 +1115,37 @@ static void test_store_crash_keeps_every_acknowledged_write(void **state)
     assert_true(total_acked > 100);
 }
 
+/* One asynchronous write's outcome. */
+struct async_one {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done, had_json;
+    int rc;
+    char msg[ERR_MSG_MAX];
+};
+
+static void async_one_cb(int rc, const char *json, size_t len, const struct bosun_err *err,
+                         void *ud)
+{
+    struct async_one *o = ud;
+    (void)len;
+    pthread_mutex_lock(&o->mu);
+    o->rc = rc;
+    o->had_json = json != NULL;
+    snprintf(o->msg, sizeof(o->msg), "%s", err ? err->msg : "");
+    o->done = true;
+    pthread_cond_broadcast(&o->cv);
+    pthread_mutex_unlock(&o->mu);
+}
+
+static void async_one_wait(struct async_one *o)
+{
+    pthread_mutex_lock(&o->mu);
+    while (!o->done)
+        pthread_cond_wait(&o->cv, &o->mu);
+    pthread_mutex_unlock(&o->mu);
+}
+
 static void test_store_full_disk_fails_writes_keeps_reads_and_recovers(void **state)
 {
     struct fx *f = *state;
@@ -1164,6 +1195,13 @@ static void test_store_full_disk_fails_writes_keeps_reads_and_recovers(void **st
     assert_non_null(strstr(err.msg, "/k/big"));
     r = store_create(f->st, "/k/big", big, NULL, &err);
     assert_int_equal(r, -ENOSPC);
+    /* an asynchronous write is accepted, then told why it failed */
+    struct async_one one = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    assert_int_equal(store_create_async(f->st, "/k/big", big, async_one_cb, &one, &err), 0);
+    async_one_wait(&one);
+    assert_int_equal(one.rc, -ENOSPC);
+    assert_false(one.had_json);
+    assert_non_null(strstr(one.msg, "no space left on device"));
 
     /* reads keep working and the failed writes left nothing behind */
     assert_int_equal(store_get(f->st, "/k/big", NULL, NULL, &err), -ENOENT);
@@ -1810,6 +1848,114 @@ static void test_store_index_matches_a_model(void **state)
     store_index_free(ix);
 }
 
+/* ---- writes that answer later ------------------------------------------------------------ */
+
+struct done_log {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int n;
+    int rc[64];
+    json_t *obj[64];
+    int order[64]; /* the tag of each completion, in completion order */
+};
+
+struct done_tag {
+    struct done_log *log;
+    int tag;
+};
+
+static void done_cb(int rc, const char *json, size_t len, const struct bosun_err *err, void *ud)
+{
+    struct done_tag *t = ud;
+    struct done_log *l = t->log;
+    (void)err;
+    json_t *o = json ? jsonx_loadb(json, len, NULL) : NULL;
+    pthread_mutex_lock(&l->mu);
+    l->rc[t->tag] = rc;
+    l->obj[t->tag] = o;
+    l->order[l->n++] = t->tag;
+    pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+}
+
+static void wait_done(struct done_log *l, int n)
+{
+    pthread_mutex_lock(&l->mu);
+    while (l->n < n)
+        pthread_cond_wait(&l->cv, &l->mu);
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* Shared by both backends: accepted writes complete once each, in order, with the stored
+ * object; refused ones return their code at once and never reach the callback. */
+static void check_async(struct store *st, const char *prefix)
+{
+    struct done_log l = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    struct done_tag tags[64];
+    struct bosun_err err = {0};
+    char key[64];
+    for (int i = 0; i < 64; i++)
+        tags[i] = (struct done_tag){&l, i};
+    for (int i = 0; i < 32; i++) {
+        snprintf(key, sizeof(key), "%sa%02d", prefix, i);
+        json_t *o = obj(key, i);
+        assert_int_equal(store_create_async(st, key, o, done_cb, &tags[i], &err), 0);
+        json_decref(o);
+    }
+    wait_done(&l, 32);
+    uint64_t last = 0;
+    for (int i = 0; i < 32; i++) {
+        assert_int_equal(l.order[i], i); /* completions come in the order writes were made */
+        assert_int_equal(l.rc[i], 0);
+        assert_non_null(l.obj[i]);
+        uint64_t rv = strtoull(rv_of(l.obj[i]), NULL, 10);
+        assert_true(rv > last);
+        last = rv;
+        snprintf(key, sizeof(key), "%sa%02d", prefix, i);
+        json_t *got = NULL;
+        uint64_t rev = 0;
+        assert_int_equal(store_get(st, key, &got, &rev, &err), 0);
+        assert_int_equal(rev, rv);
+        assert_true(json_equal(got, l.obj[i]));
+        json_decref(got);
+    }
+    /* refused at once: an existing name, a stale or missing update */
+    snprintf(key, sizeof(key), "%sa00", prefix);
+    json_t *o = obj(key, 7);
+    assert_int_equal(store_create_async(st, key, o, done_cb, &tags[40], &err), -EEXIST);
+    uint64_t rv0 = strtoull(rv_of(l.obj[0]), NULL, 10);
+    assert_int_equal(store_update_async(st, key, o, rv0 + 100000, done_cb, &tags[41], &err),
+                     -ESTALE);
+    snprintf(key, sizeof(key), "%smissing", prefix);
+    assert_int_equal(store_update_async(st, key, o, 0, done_cb, &tags[42], &err), -ENOENT);
+    /* an accepted conditional update */
+    snprintf(key, sizeof(key), "%sa00", prefix);
+    assert_int_equal(store_update_async(st, key, o, rv0, done_cb, &tags[43], &err), 0);
+    wait_done(&l, 33);
+    assert_int_equal(l.order[32], 43);
+    assert_int_equal(l.rc[43], 0);
+    assert_int_equal(jsonx_get_int(l.obj[43], "spec.v", -1), 7);
+    assert_true(strtoull(rv_of(l.obj[43]), NULL, 10) > last);
+    json_decref(o);
+    assert_int_equal(l.n, 33); /* nothing refused was ever completed */
+    for (int i = 0; i < 64; i++)
+        json_decref(l.obj[i]);
+}
+
+static void test_store_async_writes_complete_in_order_once(void **state)
+{
+    struct fx *f = *state;
+    f->st = open_store(f->sdir, 0);
+    check_async(f->st, "/async/");
+    /* durable like any write: they are there after a reopen */
+    store_close(f->st);
+    f->st = open_store(f->sdir, 0);
+    size_t n = 0;
+    struct bosun_err err = {0};
+    assert_int_equal(store_list(f->st, "/async/", count_cb, &n, NULL, &err), 0);
+    assert_int_equal(n, 32);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 #ifndef STORE_TEST_NO_MAIN /* test_store_etcd.c includes this file for the shared cases */
@@ -1846,6 +1992,7 @@ int main(void)
         cmocka_unit_test(test_store_json_meta_off_finds_top_level_metadata_only),
         T(test_store_reads_format_version_1_files),
         T(test_store_shared_semantics_list_watch_raw),
+        T(test_store_async_writes_complete_in_order_once),
         cmocka_unit_test(test_store_index_matches_a_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

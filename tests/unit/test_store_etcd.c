@@ -178,6 +178,13 @@ static void test_store_etcd_semantics(void **state)
     check_semantics(f->st, "/sem/");
 }
 
+static void test_store_etcd_async_writes_complete_in_order_once(void **state)
+{
+    struct fx *f = *state;
+    NEED_ETCD(f);
+    check_async(f->st, "/async/");
+}
+
 static void test_store_etcd_list_by_prefix_in_key_order(void **state)
 {
     struct fx *f = *state;
@@ -315,6 +322,7 @@ int main(void)
         cmocka_set_test_filter(getenv("STORE_TEST_FILTER"));
     const struct CMUnitTest tests[] = {
         E(test_store_etcd_semantics),
+        E(test_store_etcd_async_writes_complete_in_order_once),
         E(test_store_etcd_list_by_prefix_in_key_order),
         E(test_store_etcd_watch_history_then_live_in_order_once),
         E(test_store_etcd_raw_list_get_and_watch),
