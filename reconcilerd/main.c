@@ -61,7 +61,7 @@ static struct {
     .user_qps = 500,
     .user_burst = 1000,
     .max_watches_per_user = 500,
-    .api_threads = 64,
+    .api_threads = 16,
     .leader_elect = -1,
     .lease_duration_ms = 15000,
     .renew_deadline_ms = 10000,
@@ -97,8 +97,8 @@ static const struct flag_def flag_defs[] = {
     {"max-watches-per-user", FLAG_INT, &opt.max_watches_per_user,
      "open watches per user before 429; 0 = unlimited [500]"},
     {"api-threads", FLAG_INT, &opt.api_threads,
-     "API worker threads; a write waits for its disk sync on one, so more threads mean "
-     "bigger group commits [64]"},
+     "API worker threads; creates and updates do not hold one while their disk sync runs, "
+     "but a pod log fetched from a node does [16]"},
     {"leader-elect", FLAG_BOOL, &opt.leader_elect,
      "run the controllers only while holding the Lease bosun-system/bosun-controllers, so "
      "that several replicas can share one etcd [true with --store etcd:, false with the file "

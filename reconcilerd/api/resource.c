@@ -738,6 +738,151 @@ static void set_create_meta(struct api_req *r, json_t *obj)
     }
 }
 
+/* ---- writes answered once durable ----
+ * A create or update whose store write is accepted does not hold its worker thread while
+ * the store makes it durable (a group commit waits for its fdatasync): the handler leaves
+ * the answer to a continuation (httpd_later) and the worker serves other connections. So
+ * a few worker threads keep many writes in one group commit, without a thread switch per
+ * write. */
+struct later_write {
+    struct api *api;
+    const struct schema_kind *kind;
+    int code;
+    bool finalize; /* an update of a deleted object without finalizers: delete it next */
+    int rc;
+    char *json; /* the stored object's bytes (owned), once written */
+    size_t len;
+    char *cause; /* what failed (owned), when rc != 0 */
+    char qualified[160];
+    char name[API_SEG_MAX];
+    char sub[API_SEG_MAX]; /* the subresource: "scale" changes the answer's form */
+    struct httpd_req *req;
+    /* Kept small (under 1 KiB with the store key allocated apart): larger blocks make
+     * glibc consolidate its fast bins on every allocation. */
+    char *key;
+};
+
+/* The store's completion, on its commit thread: keep the outcome, wake the request. */
+static void later_write_done(int rc, const char *json, size_t len, const struct bosun_err *err,
+                             void *ud)
+{
+    struct later_write *lw = ud;
+    lw->rc = rc;
+    if (rc == 0) {
+        lw->json = malloc(len + 1);
+        if (lw->json) {
+            memcpy(lw->json, json, len);
+            lw->json[len] = '\0';
+            lw->len = len;
+        } else {
+            lw->rc = -ENOMEM;
+        }
+    } else {
+        lw->cause = strdup(err && *err->msg ? err->msg : strerror(-rc));
+    }
+    httpd_later_ready(lw->req);
+}
+
+static void maybe_finalize(struct api_req *r, const char *key, const json_t *obj);
+
+/* The continuation, on a worker thread: the answer a synchronous write would have made. A
+ * plain JSON answer is the stored bytes as they are; a Table or a Scale parses them. */
+static void later_write_answer(struct httpd_req *req, void *ud)
+{
+    struct later_write *lw = ud;
+    struct api_req r = {.api = lw->api, .req = req, .kind = lw->kind};
+    snprintf(r.qualified, sizeof(r.qualified), "%s", lw->qualified);
+    snprintf(r.path.name, sizeof(r.path.name), "%s", lw->name);
+    snprintf(r.path.sub, sizeof(r.path.sub), "%s", lw->sub);
+    if (lw->rc == -ENOENT) {
+        respond_not_found(&r, lw->name);
+    } else if (lw->rc) {
+        struct bosun_err err = {0};
+        err_set(&err, lw->rc, "%s", lw->cause ? lw->cause : strerror(-lw->rc));
+        respond_store_error(&r, lw->rc, &err);
+    } else if (!lw->finalize && strcmp(lw->sub, "scale") &&
+               !api_table_wanted(httpd_header(req, "Accept"))) {
+        httpd_respond_take(req, lw->code, "application/json", lw->json, lw->len);
+        lw->json = NULL;
+    } else {
+        json_t *obj = jsonx_loadb(lw->json, lw->len, NULL);
+        if (!obj) {
+            api_respond_status(req, 500, "InternalError", "Internal error occurred: %s",
+                               "the stored object could not be read back");
+        } else {
+            if (lw->finalize)
+                maybe_finalize(&r, lw->key, obj);
+            respond_object(&r, lw->code, obj);
+        }
+        json_decref(obj);
+    }
+    free(lw->json);
+    free(lw->cause);
+    free(lw->key);
+    free(lw);
+}
+
+static struct later_write *later_write_new(struct api_req *r, int code, const char *name)
+{
+    struct later_write *lw = calloc(1, sizeof(*lw));
+    if (!lw)
+        return NULL;
+    lw->api = r->api;
+    lw->kind = r->kind;
+    lw->req = r->req;
+    lw->code = code;
+    snprintf(lw->qualified, sizeof(lw->qualified), "%s", r->qualified);
+    snprintf(lw->name, sizeof(lw->name), "%s", name);
+    snprintf(lw->sub, sizeof(lw->sub), "%s", r->path.sub);
+    return lw;
+}
+
+/* Hands an accepted write's answer to the continuation; refused writes are answered by
+ * the caller as before. Returns the store's code (0 = accepted, answered later). */
+static int create_later(struct api_req *r, const char *key, const json_t *obj, int code,
+                        const char *name, struct bosun_err *err)
+{
+    struct later_write *lw = later_write_new(r, code, name);
+    if (!lw)
+        return err_set(err, -ENOMEM, "out of memory");
+    int rc = store_create_async(r->api->store, key, obj, later_write_done, lw, err);
+    if (rc) {
+        free(lw);
+        return rc;
+    }
+    httpd_later(r->req, later_write_answer, lw);
+    return 0;
+}
+
+/* obj (borrowed) loses its resourceVersion: the write is conditional on expected_rev
+ * anyway, and without it the store serialises obj without copying it first. */
+static int update_later(struct api_req *r, json_t *obj, uint64_t expected_rev, int code,
+                        struct bosun_err *err)
+{
+    struct later_write *lw = later_write_new(r, code, r->path.name);
+    if (!lw)
+        return err_set(err, -ENOMEM, "out of memory");
+    if (jsonx_get(obj, "metadata.deletionTimestamp") &&
+        !json_array_size(jsonx_get(obj, "metadata.finalizers")) && !is_kind(r->kind, "", "pods")) {
+        lw->finalize = true;
+        lw->key = strdup(r->key);
+        if (!lw->key) {
+            free(lw);
+            return err_set(err, -ENOMEM, "out of memory");
+        }
+    }
+    json_object_del(meta(obj), "resourceVersion");
+    int rc = store_update_async(r->api->store, r->key, obj, expected_rev, later_write_done, lw,
+                                err);
+    if (rc) {
+        free(lw->key);
+        free(lw);
+        return rc;
+    }
+    httpd_later(r->req, later_write_answer, lw);
+    return 0;
+}
+
 /* Creates obj (owned). Answers the request. code: 201 normally. */
 static void create_object(struct api_req *r, json_t *obj, int code)
 {
@@ -818,7 +963,10 @@ static void create_object(struct api_req *r, json_t *obj, int code)
         goto out;
     }
     struct bosun_err err = {0};
-    int rc = store_create(r->api->store, key, obj, &out, &err);
+    /* A Service's allocations are committed under svc_mu once its write is durable, so
+     * its create stays synchronous; everything else is answered when durable. */
+    int rc = svc ? store_create(r->api->store, key, obj, &out, &err)
+                 : create_later(r, key, obj, code, name, &err);
     for (int again = 0; rc == -EEXIST && generated && again < 8; again++) {
         /* a generated name that is taken: draw another suffix, as Kubernetes does */
         char sfx[6];
@@ -827,8 +975,11 @@ static void create_object(struct api_req *r, json_t *obj, int code)
         json_object_set_new(meta(obj), "name", json_string(namebuf));
         name = json_string_value(json_object_get(meta(obj), "name"));
         key_for(key, r->kind, r->path.ns, name);
-        rc = store_create(r->api->store, key, obj, &out, &err);
+        rc = svc ? store_create(r->api->store, key, obj, &out, &err)
+                 : create_later(r, key, obj, code, name, &err);
     }
+    if (rc == 0 && !svc)
+        goto out; /* answered by later_write_answer */
     if (rc) {
         svc_undo(r->api, &claims);
         if (rc == -EEXIST) {
@@ -963,7 +1114,11 @@ static int commit_update(struct api_req *r, const json_t *live, json_t *want, co
         goto out;
     }
     struct bosun_err err = {0};
-    int rc = store_update(r->api->store, r->key, final, live_rev, &out, &err);
+    /* As for creates: a Service's update stays synchronous (see create_object). */
+    int rc = locked ? store_update(r->api->store, r->key, final, live_rev, &out, &err)
+                    : update_later(r, final, live_rev, code, &err);
+    if (rc == 0 && !locked)
+        goto out; /* answered by later_write_answer */
     if (rc == -ESTALE) {
         svc_undo(r->api, &claims);
         if (!pinned) {
