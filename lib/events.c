@@ -86,13 +86,16 @@ json_t *events_build(const json_t *involved, const char *kind, const char *api_v
     const char *name = jsonx_get_str(involved, "metadata.name");
     const char *uid = jsonx_get_str(involved, "metadata.uid");
     const char *rv = jsonx_get_str(involved, "metadata.resourceVersion");
-    char ts[32], ename[320];
+    char ts[32], micro[40], ename[320];
     struct timespec tsp;
     clock_gettime(CLOCK_REALTIME, &tsp);
     /* Kubernetes names events <object>.<hex nanoseconds> */
     snprintf(ename, sizeof ename, "%.250s.%llx", name && *name ? name : "unknown",
              (unsigned long long)tsp.tv_sec * 1000000000ULL + (unsigned long long)tsp.tv_nsec);
     time_rfc3339(now, ts, sizeof ts);
+    /* eventTime is a MicroTime: clients (kubectl describe) refuse the whole list when
+     * one lacks the six fractional digits. */
+    snprintf(micro, sizeof micro, "%.*s.000000Z", (int)strcspn(ts, "Z"), ts);
     const char *evns = (ns && *ns) ? ns : "default";
     json_t *inv = json_pack("{s:s, s:s, s:s}", "kind", kind, "apiVersion", api_version, "name",
                             name ? name : "");
@@ -111,9 +114,9 @@ json_t *events_build(const json_t *involved, const char *kind, const char *api_v
                   "s:s, s:s}",
                   "apiVersion", "v1", "kind", "Event", "metadata", "name", ename, "namespace", evns,
                   "involvedObject", inv, "reason", reason, "message", message, "type", type,
-                  "count", 1, "firstTimestamp", ts, "lastTimestamp", ts, "eventTime", ts, "source",
-                  "component", component, "reportingComponent", component, "reportingInstance",
-                  host && *host ? host : component);
+                  "count", 1, "firstTimestamp", ts, "lastTimestamp", ts, "eventTime", micro,
+                  "source", "component", component, "reportingComponent", component,
+                  "reportingInstance", host && *host ? host : component);
     if (ev && host && *host)
         json_object_set_new(json_object_get(ev, "source"), "host", json_string(host));
     return ev;

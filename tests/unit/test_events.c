@@ -39,6 +39,7 @@ static void test_events_build_has_the_core_v1_shape(void **state)
     assert_int_equal(jsonx_get_int(ev, "count", 0), 1);
     assert_string_equal(jsonx_get_str(ev, "firstTimestamp"), "2026-01-01T00:00:00Z");
     assert_string_equal(jsonx_get_str(ev, "lastTimestamp"), "2026-01-01T00:00:00Z");
+    assert_string_equal(jsonx_get_str(ev, "eventTime"), "2026-01-01T00:00:00.000000Z");
     assert_string_equal(jsonx_get_str(ev, "source.component"), "controller-manager");
     assert_null(jsonx_get(ev, "source.host"));
     assert_null(jsonx_get(ev, "involvedObject.fieldPath"));
