@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/events.h"
 #include "lib/fileutil.h"
 #include "lib/httpc.h"
 #include "lib/informer.h"
@@ -18,17 +19,24 @@
 #include "lib/log.h"
 #include "lib/timeutil.h"
 #include "nodeagent/nodefs.h"
+#include "nodeagent/podevents.h"
 
 #define APISYNC_HEARTBEAT_MS 10000
 #define APISYNC_RETRY_MS 2000
 #define APISYNC_TIMEOUT_MS 5000
 #define APISYNC_MIRROR_ANN "kubernetes.io/config.mirror"
+/* An event request never takes longer (the posting thread's queue waits meanwhile). */
+#define APISYNC_EVENT_TIMEOUT_MS 3000
+/* What shutdown gives the last events (Killing of the pods it stopped) to go out. */
+#define APISYNC_EVENT_FLUSH_MS 2000
 
 struct apisync {
     struct apisync_config cfg;
     char server[512], token_file[1024], node[256], node_ip[64], rt_version[128];
     struct httpc *client;
     struct informer *pods;
+    struct events *recorder;
+    struct podevents *events;
     pthread_t thread;
     bool thread_started;
 
@@ -482,6 +490,36 @@ static void *api_thread(void *arg)
     return NULL;
 }
 
+/* The object an event names. An API pod is itself (the pod loop's copy carries its uid
+ * and resourceVersion). A static pod is named as the kubelet names it, by its own uid
+ * (the config hash), which kubectl describe of the mirror pod looks for: it searches
+ * events by the uid in the mirror's kubernetes.io/config.mirror annotation. Its events
+ * wait until that mirror is in the cache: the API is reachable and describe has a pod to
+ * show them on. */
+static json_t *event_object(const json_t *pod, const char *source, void *userdata)
+{
+    struct apisync *as = userdata;
+    if (strcmp(source, "file") != 0)
+        return json_incref((json_t *)pod);
+    const char *ns = jsonx_get_str(pod, "metadata.namespace");
+    const char *name = jsonx_get_str(pod, "metadata.name");
+    const char *uid = jsonx_get_str(pod, "metadata.uid");
+    json_t *live = ns && name && uid ? informer_get(as->pods, ns, name) : NULL;
+    const char *of = live ? json_string_value(json_object_get(
+                                jsonx_get(live, "metadata.annotations"), APISYNC_MIRROR_ANN))
+                          : NULL;
+    bool mirrored = of && strcmp(of, uid) == 0;
+    json_decref(live);
+    return mirrored ? json_incref((json_t *)pod) : NULL;
+}
+
+void apisync_event(struct apisync *as, const json_t *pod, const char *source,
+                   const char *field_path, const char *type, const char *reason,
+                   const char *message)
+{
+    podevents_record(as->events, pod, source, field_path, type, reason, message);
+}
+
 int apisync_start(const struct apisync_config *cfg, struct apisync **out, struct bosun_err *err)
 {
     struct apisync *as = calloc(1, sizeof(*as));
@@ -515,6 +553,15 @@ int apisync_start(const struct apisync_config *cfg, struct apisync **out, struct
     rc = informer_start(&io, &as->pods, err);
     if (rc < 0)
         goto fail;
+    /* Events as the kubelet records them. */
+    if ((rc = events_new(as->client, "kubelet", &as->recorder, err)) < 0 ||
+        (rc = events_set_host(as->recorder, as->node, err)) < 0)
+        goto fail;
+    events_set_timeout(as->recorder, APISYNC_EVENT_TIMEOUT_MS);
+    struct podevents_config pc = {
+        .recorder = as->recorder, .resolve = event_object, .userdata = as};
+    if ((rc = podevents_start(&pc, &as->events, err)) < 0)
+        goto fail;
     if (pthread_create(&as->thread, NULL, api_thread, as) != 0) {
         rc = err_set(err, -EAGAIN, "api: cannot start its thread");
         goto fail;
@@ -538,6 +585,9 @@ void apisync_stop(struct apisync *as)
         pthread_mutex_unlock(&as->mu);
         pthread_join(as->thread, NULL);
     }
+    /* Before the informer: the posting thread looks mirror pods up in it. */
+    podevents_stop(as->events, APISYNC_EVENT_FLUSH_MS);
+    events_free(as->recorder);
     informer_stop(as->pods);
     httpc_free(as->client);
     json_decref(as->report);

@@ -2,7 +2,8 @@
  * addresses, nodeInfo, a heartbeat every 10 s, spec.podCIDR), the pods bound to this
  * node (an informer on /api/v1/pods?fieldSelector=spec.nodeName=<node>), pod status
  * write-back (PATCH .../status), the final delete of stopped pods that carry a
- * deletionTimestamp, and mirror pods for static pods.
+ * deletionTimestamp, mirror pods for static pods, and the Events the pod loop records
+ * (podevents.h: queued, posted by a thread of their own as "kubelet" from this node).
  *
  * All API traffic runs on a thread of its own, so an unreachable reconcilerd never
  * stalls the pod sync loop: static pods keep running and are reported once the API is
@@ -44,6 +45,13 @@ void apisync_pod_cidr(struct apisync *as, char *buf, size_t len);
  * that changed are written back (API pods to themselves, static pods to their mirror
  * pods), and mirror pods follow the static pods in it. */
 void apisync_report(struct apisync *as, const json_t *statuses);
+
+/* Queues an Event about pod (borrowed; from source "api" or "file") for the posting
+ * thread: never waits for the API. A static pod's events go to its mirror pod once it
+ * exists (podevents.h). field_path: "spec.containers{name}" or NULL. */
+void apisync_event(struct apisync *as, const json_t *pod, const char *source,
+                   const char *field_path, const char *type, const char *reason,
+                   const char *message);
 
 /* The pod (ns, name, uid) was stopped on this node after its deletion was requested:
  * delete it for good (gracePeriodSeconds 0, uid precondition). */

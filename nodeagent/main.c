@@ -213,6 +213,16 @@ static void on_pod_removed(const json_t *pod, const char *source, void *userdata
                          jsonx_get_str(pod, "metadata.name"), jsonx_get_str(pod, "metadata.uid"));
 }
 
+/* Events go to the API's posting thread (queued: the pod loop never waits for them);
+ * without an API there is nowhere to put them. */
+static void on_pod_event(const json_t *pod, const char *source, const char *field_path,
+                         const char *type, const char *reason, const char *message, void *userdata)
+{
+    struct loop_ctx *lc = userdata;
+    if (lc->api)
+        apisync_event(lc->api, pod, source, field_path, type, reason, message);
+}
+
 /* The API's pods for this node -> the desired "api" pods. Pods marked for deletion are
  * not desired (podsync stops them; on_pod_removed finishes the delete); those this node
  * does not run are deleted at once. Finished pods are not started again. */
@@ -367,6 +377,7 @@ int main(int argc, char **argv)
         .cni = &cni,
         .images = images,
         .on_removed = on_pod_removed,
+        .on_event = on_pod_event,
         .userdata = &lc,
     };
     if (podsync_new(&pc, &ps, &err) < 0) {

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,8 @@
 /* How long a stopped container may lack conmon's exit file before its code is unknown. */
 #define PODSYNC_EXIT_WAIT_MS 2000
 #define PODSYNC_NET_RETRY_MS 2000
+/* A network setup that keeps failing the same way is an event this often at most. */
+#define PODSYNC_NET_EVENT_MS 30000
 
 enum ctr_state { CTR_WAITING, CTR_RUNNING, CTR_TERMINATED };
 
@@ -31,9 +34,11 @@ struct ctr {
     char id[160];      /* current runtime id; "" when no instance exists */
     int restart_count; /* restarts so far = the instance number of the current one */
     struct crashloop backoff;
-    int64_t next_start_ms;   /* mono: not before */
-    int64_t stopped_seen_ms; /* mono: first pass that saw the instance stopped, 0 none */
-    bool done;               /* terminated, and the restart policy says stay so */
+    int64_t next_start_ms;    /* mono: not before */
+    int64_t stopped_seen_ms;  /* mono: first pass that saw the instance stopped, 0 none */
+    bool done;                /* terminated, and the restart policy says stay so */
+    bool image_failed;        /* the last start failed on the image (ImagePullBackOff) */
+    int64_t backoff_event_ms; /* the next_start_ms a BackOff event was recorded for */
 
     enum ctr_state state;
     char reason[64];
@@ -61,6 +66,7 @@ struct pod {
     bool net_ready;
     int64_t net_retry_ms;
     char net_message[ERR_MSG_MAX];
+    int64_t net_event_ms; /* mono: when the last network failure event was recorded */
     time_t start_time;
     struct ctr *ctrs;
     size_t nctrs;
@@ -96,6 +102,26 @@ static void bundle_dir(const struct podsync *ps, const struct pod *p, const stru
 static void fmt_time(time_t t, char *buf, size_t len)
 {
     time_rfc3339(t, buf, len);
+}
+
+/* An Event about the pod (c NULL) or one of its containers. A hollow node records none:
+ * it pulls, creates and starts nothing. */
+static void pod_event(const struct podsync *ps, const struct pod *p, const struct ctr *c,
+                      const char *type, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static void pod_event(const struct podsync *ps, const struct pod *p, const struct ctr *c,
+                      const char *type, const char *reason, const char *fmt, ...)
+{
+    if (!ps->cfg.on_event || ps->cfg.runtime->kind == RUNTIME_FAKE)
+        return;
+    char msg[1024], field[96];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (c)
+        snprintf(field, sizeof(field), "spec.containers{%s}", c->name);
+    ps->cfg.on_event(p->obj, p->source, c ? field : NULL, type, reason, msg, ps->cfg.userdata);
 }
 
 /* ---- persistence ------------------------------------------------------------ */
@@ -486,10 +512,25 @@ static int ctr_start(struct podsync *ps, struct pod *p, struct ctr *c, struct bo
     }
     rc = image_store_get(ps->cfg.images, c->image, &img, err);
     if (rc < 0) {
-        snprintf(c->reason, sizeof(c->reason), "%s",
-                 rc == -ENOENT ? "ErrImageNeverPull" : "ErrImagePull");
+        /* There are no registry pulls: an image missing from the store is a failed pull,
+         * unless the pod said never to pull. */
+        const char *policy = jsonx_get_str(spec, "imagePullPolicy");
+        c->image_failed = true;
+        if (rc == -ENOENT && policy && strcmp(policy, "Never") == 0) {
+            snprintf(c->reason, sizeof(c->reason), "ErrImageNeverPull");
+            pod_event(ps, p, c, "Warning", "ErrImageNeverPull",
+                      "Container image \"%s\" is not present with pull policy of Never", c->image);
+        } else {
+            snprintf(c->reason, sizeof(c->reason), "ErrImagePull");
+            pod_event(ps, p, c, "Warning", "Failed", "Failed to pull image \"%s\": %s", c->image,
+                      err->msg);
+        }
+        pod_event(ps, p, c, "Warning", "Failed", "Error: %s", c->reason);
         goto out;
     }
+    c->image_failed = false;
+    pod_event(ps, p, c, "Normal", "Pulled", "Container image \"%s\" already present on machine",
+              c->image);
     snprintf(c->image_id, sizeof(c->image_id), "%s", img.digest);
     snprintf(c->id, sizeof(c->id), "%s-%s-%d", p->uid, c->name, c->restart_count);
     bundle_dir(ps, p, c, dir, sizeof(dir));
@@ -534,8 +575,10 @@ static int ctr_start(struct podsync *ps, struct pod *p, struct ctr *c, struct bo
     if ((rc = runtime_create(ps->cfg.runtime, c->id, dir, logpath, err)) < 0)
         goto fail_create;
     created = true;
+    pod_event(ps, p, c, "Normal", "Created", "Created container %s", c->name);
     if ((rc = runtime_start(ps->cfg.runtime, c->id, err)) < 0)
         goto fail_create;
+    pod_event(ps, p, c, "Normal", "Started", "Started container %s", c->name);
     c->state = CTR_RUNNING;
     c->reason[0] = c->message[0] = '\0';
     c->started_at = time(NULL);
@@ -544,6 +587,7 @@ static int ctr_start(struct podsync *ps, struct pod *p, struct ctr *c, struct bo
 
 fail_create:
     snprintf(c->reason, sizeof(c->reason), "CreateContainerError");
+    pod_event(ps, p, c, "Warning", "Failed", "Error: %s", err->msg);
     if (created)
         runtime_delete(ps->cfg.runtime, c->id, NULL);
     if (mounted || nodefs_exists(dir))
@@ -633,10 +677,25 @@ static int64_t ctr_sync(struct podsync *ps, struct pod *p, struct ctr *c)
     if (now < c->next_start_ms) {
         if (c->state == CTR_TERMINATED || c->state == CTR_WAITING) {
             c->state = CTR_WAITING;
-            snprintf(c->reason, sizeof(c->reason), "CrashLoopBackOff");
-            snprintf(c->message, sizeof(c->message),
-                     "back-off restarting failed container %s in pod %s/%s", c->name, p->ns,
-                     p->name);
+            if (c->image_failed) {
+                snprintf(c->reason, sizeof(c->reason), "ImagePullBackOff");
+                snprintf(c->message, sizeof(c->message), "Back-off pulling image \"%s\"", c->image);
+            } else {
+                snprintf(c->reason, sizeof(c->reason), "CrashLoopBackOff");
+                snprintf(c->message, sizeof(c->message),
+                         "back-off restarting failed container %s in pod %s/%s", c->name, p->ns,
+                         p->name);
+            }
+        }
+        /* Once per delayed start, not once per pass. */
+        if (c->backoff_event_ms != c->next_start_ms) {
+            c->backoff_event_ms = c->next_start_ms;
+            if (c->image_failed)
+                pod_event(ps, p, c, "Normal", "BackOff", "Back-off pulling image \"%s\"", c->image);
+            else if (c->has_last)
+                pod_event(ps, p, c, "Warning", "BackOff",
+                          "Back-off restarting failed container %s in pod %s_%s(%s)", c->name,
+                          p->name, p->ns, p->uid);
         }
         return c->next_start_ms - now;
     }
@@ -830,8 +889,12 @@ static int pod_teardown(struct podsync *ps, struct pod *p, int64_t *next)
         p->kill_at = now + grace * 1000;
         log_info("pod %s/%s (%s): stopping (grace %llds)", p->ns, p->name, p->uid, grace);
         for (size_t i = 0; i < p->nctrs; i++) {
-            if (p->ctrs[i].id[0] && runtime_kill(ps->cfg.runtime, p->ctrs[i].id,
-                                                 grace > 0 ? SIGTERM : SIGKILL, &err) < 0)
+            struct ctr *c = &p->ctrs[i];
+            if (!c->id[0])
+                continue;
+            if (c->state == CTR_RUNNING)
+                pod_event(ps, p, c, "Normal", "Killing", "Stopping container %s", c->name);
+            if (runtime_kill(ps->cfg.runtime, c->id, grace > 0 ? SIGTERM : SIGKILL, &err) < 0)
                 log_warn("pod %s/%s: %s", p->ns, p->name, err.msg);
         }
     }
@@ -914,9 +977,20 @@ static int64_t pod_sync(struct podsync *ps, struct pod *p)
         if (now < p->net_retry_ms)
             return p->net_retry_ms - now;
         struct bosun_err err = {0};
-        if (pod_network_up(ps, p, &err) < 0) {
-            if (strcmp(p->net_message, err.msg) != 0)
+        int rc = pod_network_up(ps, p, &err);
+        if (rc < 0) {
+            bool changed = strcmp(p->net_message, err.msg) != 0;
+            if (changed)
                 log_error("pod %s/%s: %s", p->ns, p->name, err.msg);
+            if (changed || !p->net_event_ms || now - p->net_event_ms >= PODSYNC_NET_EVENT_MS) {
+                p->net_event_ms = now;
+                if (rc == -EAGAIN) /* no podCIDR: what the kubelet says without a CNI config */
+                    pod_event(ps, p, NULL, "Warning", "NetworkNotReady",
+                              "network is not ready: %s", err.msg);
+                else
+                    pod_event(ps, p, NULL, "Warning", "FailedCreatePodSandBox",
+                              "Failed to create pod sandbox: %s", err.msg);
+            }
             snprintf(p->net_message, sizeof(p->net_message), "%s", err.msg);
             p->net_retry_ms = now + PODSYNC_NET_RETRY_MS;
             for (size_t i = 0; i < p->nctrs; i++) {

@@ -13,7 +13,15 @@
  * containers' runtime ids and restart counts: what an agent restart needs to adopt the
  * running containers) and status.json (the Kubernetes PodStatus, rewritten when it
  * changes). Logs: <root-dir>/logs/<ns>_<pod>_<uid>/<container>/<restart>.log (CRI
- * format, written by conmon). */
+ * format, written by conmon).
+ *
+ * Events, with the kubelet's reasons and words (through cfg.on_event): Pulled (the image
+ * is in the node's store), Failed + ErrImagePull / ErrImageNeverPull (it is not), Created,
+ * Started, Failed "Error: ..." (the container could not be made or started), BackOff
+ * (a restart or an image retry waits), Killing (a running container is stopped),
+ * FailedCreatePodSandBox / NetworkNotReady (the pod's network could not be set up; again
+ * when the cause changes, else at most every 30 s). A hollow node (--runtime fake)
+ * records none: it pulls, creates and starts nothing. */
 #ifndef BOSUN_NODEAGENT_PODSYNC_H
 #define BOSUN_NODEAGENT_PODSYNC_H
 
@@ -36,6 +44,11 @@ struct podsync_config {
     /* Called (on the podsync's thread) when a pod has been stopped and everything it made
      * removed; pod is borrowed. May be NULL. */
     void (*on_removed)(const json_t *pod, const char *source, void *userdata);
+    /* Called (on the podsync's thread) with an Event about pod (borrowed) in the kubelet's
+     * words: field_path "spec.containers{name}" for a container, NULL for the pod; type
+     * "Normal" | "Warning". Must not block (apisync_event queues). May be NULL. */
+    void (*on_event)(const json_t *pod, const char *source, const char *field_path,
+                     const char *type, const char *reason, const char *message, void *userdata);
     void *userdata;
 };
 

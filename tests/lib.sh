@@ -38,6 +38,23 @@ wait_for() {
     done
 }
 
+# make_pki DIR: a CA (ca.crt, ca.key) and a serving certificate for 127.0.0.1 signed by
+# it (server.crt, server.key), EC P-256 like lib/pki's. kubectl sends bearer tokens only
+# to https:// servers, so tests that run kubectl serve the API with these.
+make_pki() {
+    local d=$1
+    mkdir -p "$d"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+        -subj /CN=bosun-test-ca -keyout "$d/ca.key" -out "$d/ca.crt" \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+        >/dev/null 2>&1 || fail "openssl: CA"
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+        -keyout "$d/server.key" -out "$d/server.csr" >/dev/null 2>&1 || fail "openssl: CSR"
+    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' >"$d/ext"
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+        -days 1 -extfile "$d/ext" -out "$d/server.crt" >/dev/null 2>&1 || fail "openssl: sign"
+}
+
 run_tests() {
     local suite t rc log
     suite=$(basename "$(dirname "$0")")/$(basename "$0" .sh)

@@ -19,22 +19,6 @@ need_tools() {
     [ -x $PY ] || skip "$PY missing"
 }
 
-# make_pki DIR: a CA (ca.crt, ca.key) and a serving certificate for 127.0.0.1 signed by
-# it (server.crt, server.key), EC P-256 like lib/pki's.
-make_pki() {
-    local d=$1
-    mkdir -p "$d"
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-        -subj /CN=bosun-test-ca -keyout "$d/ca.key" -out "$d/ca.crt" \
-        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
-        >/dev/null 2>&1 || fail "openssl: CA"
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
-        -keyout "$d/server.key" -out "$d/server.csr" >/dev/null 2>&1 || fail "openssl: CSR"
-    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' >"$d/ext"
-    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
-        -days 1 -extfile "$d/ext" -out "$d/server.crt" >/dev/null 2>&1 || fail "openssl: sign"
-}
-
 # start_cluster [reconcilerd flags...]: reconcilerd serving HTTPS + kubeconfig with the
 # contexts admin (system:masters), viewer (bosun:viewer), node (system:node:n1),
 # sched (bosun:scheduler), gitsync (bosun:gitsync), each a token and the CA's data.

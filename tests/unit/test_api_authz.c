@@ -101,6 +101,11 @@ static void test_authz_node_rules_look_at_the_object(void **state)
     assert_false(can(&n1, "create", "", "pods", "", "default", "", mine));
     assert_true(can(&n1, "create", "", "pods", "", "default", "", mirror));
     assert_true(can(&n1, "create", "", "events", "", "default", "", NULL));
+    /* the kubelet's recorder bumps count and lastTimestamp of a repeat with a patch */
+    assert_true(can(&n1, "patch", "", "events", "", "default", "hello.18eec6", NULL));
+    assert_true(can(&n1, "update", "", "events", "", "kube-system", "hello.18eec6", NULL));
+    assert_true(can(&n1, "create", "events.k8s.io", "events", "", "default", "", NULL));
+    assert_false(can(&n1, "delete", "", "events", "", "default", "hello.18eec6", NULL));
     assert_true(can(&n1, "watch", "", "pods", "", "", "", NULL));
     assert_false(can(&fake, "patch", "", "nodes", "", "", "n1", NULL));
     struct api_authz_req q = {"delete", "", "pods", "", "default", "p", NULL, NULL, NULL};

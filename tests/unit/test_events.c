@@ -21,8 +21,8 @@ static void test_events_build_has_the_core_v1_shape(void **state)
     (void)state;
     json_t *rs = json_pack("{s:{s:s, s:s, s:s, s:s}}", "metadata", "name", "web-abc", "namespace",
                            "default", "uid", "u-1", "resourceVersion", "42");
-    json_t *ev = events_build(rs, "ReplicaSet", "apps/v1", "controller-manager", "Normal",
-                              "SuccessfulCreate", "Created pod: web-abc-x", 1767225600);
+    json_t *ev = events_build(rs, "ReplicaSet", "apps/v1", NULL, "controller-manager", NULL,
+                              "Normal", "SuccessfulCreate", "Created pod: web-abc-x", 1767225600);
     assert_string_equal(jsonx_get_str(ev, "apiVersion"), "v1");
     assert_string_equal(jsonx_get_str(ev, "kind"), "Event");
     assert_string_equal(jsonx_get_str(ev, "metadata.namespace"), "default");
@@ -39,17 +39,37 @@ static void test_events_build_has_the_core_v1_shape(void **state)
     assert_int_equal(jsonx_get_int(ev, "count", 0), 1);
     assert_string_equal(jsonx_get_str(ev, "firstTimestamp"), "2026-01-01T00:00:00Z");
     assert_string_equal(jsonx_get_str(ev, "lastTimestamp"), "2026-01-01T00:00:00Z");
+    assert_string_equal(jsonx_get_str(ev, "eventTime"), "2026-01-01T00:00:00.000000Z");
     assert_string_equal(jsonx_get_str(ev, "source.component"), "controller-manager");
+    assert_null(jsonx_get(ev, "source.host"));
+    assert_null(jsonx_get(ev, "involvedObject.fieldPath"));
+    assert_string_equal(jsonx_get_str(ev, "reportingInstance"), "controller-manager");
     json_decref(ev);
     json_decref(rs);
+}
+
+static void test_events_build_names_the_container_and_the_node(void **state)
+{
+    (void)state;
+    json_t *pod = json_pack("{s:{s:s, s:s, s:s}}", "metadata", "name", "web", "namespace", "prod",
+                            "uid", "u-1");
+    json_t *ev = events_build(pod, "Pod", "v1", "spec.containers{main}", "kubelet", "node-1",
+                              "Normal", "Started", "Started container main", 0);
+    assert_string_equal(jsonx_get_str(ev, "involvedObject.fieldPath"), "spec.containers{main}");
+    assert_string_equal(jsonx_get_str(ev, "source.component"), "kubelet");
+    assert_string_equal(jsonx_get_str(ev, "source.host"), "node-1");
+    assert_string_equal(jsonx_get_str(ev, "reportingComponent"), "kubelet");
+    assert_string_equal(jsonx_get_str(ev, "reportingInstance"), "node-1");
+    json_decref(ev);
+    json_decref(pod);
 }
 
 static void test_events_build_puts_cluster_scoped_objects_in_default(void **state)
 {
     (void)state;
     json_t *node = json_pack("{s:{s:s, s:s}}", "metadata", "name", "n1", "uid", "u-n");
-    json_t *ev = events_build(node, "Node", "v1", "controller-manager", "Normal", "NodeNotReady",
-                              "Node n1 status is now: NodeNotReady", 0);
+    json_t *ev = events_build(node, "Node", "v1", NULL, "controller-manager", NULL, "Normal",
+                              "NodeNotReady", "Node n1 status is now: NodeNotReady", 0);
     assert_string_equal(jsonx_get_str(ev, "metadata.namespace"), "default");
     assert_null(jsonx_get(ev, "involvedObject.namespace"));
     assert_string_equal(jsonx_get_str(ev, "involvedObject.name"), "n1");
@@ -64,7 +84,7 @@ struct fake {
     int posts, patches;
     char post_path[256], patch_path[256];
     long long last_count;
-    char component[64];
+    char component[64], host[64], field_path[128];
     char name[320];
 };
 
@@ -81,6 +101,9 @@ static void handler(struct httpd_req *req, void *ud)
         snprintf(f->component, sizeof f->component, "%s",
                  jsonx_get_str(j, "source.component") ?: "");
         snprintf(f->name, sizeof f->name, "%s", jsonx_get_str(j, "metadata.name") ?: "");
+        snprintf(f->host, sizeof f->host, "%s", jsonx_get_str(j, "source.host") ?: "");
+        snprintf(f->field_path, sizeof f->field_path, "%s",
+                 jsonx_get_str(j, "involvedObject.fieldPath") ?: "");
         f->last_count = jsonx_get_int(j, "count", 0);
     } else if (strcmp(httpd_method(req), "PATCH") == 0) {
         f->patches++;
@@ -127,6 +150,18 @@ static void test_events_repeats_bump_count_of_the_posted_event(void **state)
     assert_int_equal(f.last_count, 1);
 
     events_record(NULL, pod, "Pod", "v1", "Normal", "Scheduled", "ignored"); /* no recorder */
+
+    /* the same words about another container are another event; host is sent */
+    assert_int_equal(events_set_host(ev, "node-1", &err), 0);
+    events_set_timeout(ev, 2000);
+    events_record_field(ev, pod, "Pod", "v1", "spec.containers{a}", "Normal", "Pulled", "present");
+    events_record_field(ev, pod, "Pod", "v1", "spec.containers{b}", "Normal", "Pulled", "present");
+    assert_int_equal(f.posts, 4);
+    assert_string_equal(f.field_path, "spec.containers{b}");
+    assert_string_equal(f.host, "node-1");
+    events_record_field(ev, pod, "Pod", "v1", "spec.containers{a}", "Normal", "Pulled", "present");
+    assert_int_equal(f.posts, 4);
+    assert_int_equal(f.last_count, 2);
     json_decref(pod);
     events_free(ev);
     httpc_free(c);
@@ -138,6 +173,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_events_build_has_the_core_v1_shape),
         cmocka_unit_test(test_events_build_puts_cluster_scoped_objects_in_default),
+        cmocka_unit_test(test_events_build_names_the_container_and_the_node),
         cmocka_unit_test(test_events_repeats_bump_count_of_the_posted_event),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
