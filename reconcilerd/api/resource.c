@@ -1726,7 +1726,7 @@ static void do_delete(struct api_req *r)
         api_respond_status_obj(r->req, api_status_details(st, "default", NULL, "namespaces"));
         goto out;
     }
-    if (dry_run(r)) {
+    if (dry_run(r) || api_body_dry_run_all(body)) {
         json_t *obj = NULL;
         if (store_get(r->api->store, r->key, &obj, NULL, NULL)) {
             respond_not_found(r, r->path.name);
