@@ -442,8 +442,9 @@ bool api_body_dry_run_all(const json_t *opts)
     const json_t *dr = json_object_get(opts, "dryRun");
     size_t i;
     const json_t *v;
-    json_array_foreach (dr, i, v)
+    json_array_foreach(dr, i, v) {
         if (json_is_string(v) && !strcmp(json_string_value(v), "All"))
             return true;
+    }
     return false;
 }

@@ -63,8 +63,8 @@ static void test_fieldval_drop_removes_the_member_at_a_path(void **state)
     assert_true(api_fieldval_drop(o, "datta"));
     assert_true(api_fieldval_drop(o, "spec.replicaz"));
     assert_true(api_fieldval_drop(o, "spec.template.spec.containers.1.x"));
-    assert_false(api_fieldval_drop(o, "spec.replicaz"));            /* gone already */
-    assert_false(api_fieldval_drop(o, "spec.nope.deeper"));         /* no such parent */
+    assert_false(api_fieldval_drop(o, "spec.replicaz"));    /* gone already */
+    assert_false(api_fieldval_drop(o, "spec.nope.deeper")); /* no such parent */
     assert_false(api_fieldval_drop(o, "spec.template.spec.containers.5.x"));
     assert_false(api_fieldval_drop(o, "spec.template.spec.containers[0]")); /* a list item */
     json_t *want = json_loads("{\"spec\":{\"replicas\":3,\"template\":{\"spec\":{\"containers\":"
@@ -72,9 +72,11 @@ static void test_fieldval_drop_removes_the_member_at_a_path(void **state)
                               0, NULL);
     assert_true(json_equal(o, want));
     /* the [i] form of the same path */
-    json_t *c0 = json_array_get(json_object_get(json_object_get(json_object_get(
-                                    json_object_get(o, "spec"), "template"), "spec"),
-                                    "containers"), 0);
+    json_t *c0 = json_array_get(
+        json_object_get(
+            json_object_get(json_object_get(json_object_get(o, "spec"), "template"), "spec"),
+            "containers"),
+        0);
     json_object_set_new(c0, "y", json_true());
     assert_true(api_fieldval_drop(o, "spec.template.spec.containers[0].y"));
     assert_true(json_equal(o, want));
