@@ -38,6 +38,7 @@ static struct {
     const char *log_format;
     const char *healthz_listen;
     long long watch_history;
+    int64_t bookmark_interval_ms;
     long long user_qps;
     long long user_burst;
     long long max_watches_per_user;
@@ -58,6 +59,7 @@ static struct {
     .log_level = "info",
     .log_format = "text",
     .watch_history = 100000,
+    .bookmark_interval_ms = 60000,
     .user_qps = 500,
     .user_burst = 1000,
     .max_watches_per_user = 500,
@@ -90,6 +92,8 @@ static const struct flag_def flag_defs[] = {
     {"healthz-listen", FLAG_STR, &opt.healthz_listen, "address for /healthz and /metrics [off]"},
     {"watch-history", FLAG_INT, &opt.watch_history,
      "store events kept for watch resumption; older versions get 410 Expired [100000]"},
+    {"watch-bookmark-interval", FLAG_DURATION, &opt.bookmark_interval_ms,
+     "how often a watch with allowWatchBookmarks=true gets a BOOKMARK [1m]"},
     {"max-requests-per-user", FLAG_INT, &opt.user_qps,
      "requests per second per user before 429 TooManyRequests; 0 = unlimited [500]"},
     {"max-request-burst-per-user", FLAG_INT, &opt.user_burst,
@@ -265,6 +269,11 @@ int main(int argc, char **argv)
         log_error("--watch-history %lld: want at least 1", opt.watch_history);
         return 2;
     }
+    if (opt.bookmark_interval_ms < 1000) {
+        /* the watch timer ticks once a second */
+        log_error("--watch-bookmark-interval: want at least 1s");
+        return 2;
+    }
     if (opt.api_threads < 1 || opt.api_threads > 1024) {
         log_error("--api-threads %lld: want 1..1024", opt.api_threads);
         return 2;
@@ -332,6 +341,7 @@ int main(int argc, char **argv)
         .user_qps = (double)opt.user_qps,
         .user_burst = (double)opt.user_burst,
         .max_watches_per_user = (long)opt.max_watches_per_user,
+        .bookmark_interval_ms = opt.bookmark_interval_ms,
         .internal_user = internal_user,
         .shared_store = etcd != NULL,
     };

@@ -29,6 +29,7 @@ int api_new(const struct api_opts *opts, struct api **out, struct bosun_err *err
     api->store = opts->store;
     api->auth = opts->auth;
     api->watch_default_timeout_s = opts->watch_timeout_s > 0 ? opts->watch_timeout_s : 1800;
+    api->bookmark_interval_ms = opts->bookmark_interval_ms > 0 ? opts->bookmark_interval_ms : 60000;
     pthread_mutex_init(&api->svc_mu, NULL);
     if ((rc = api_alloc_new(opts->service_cidr ? opts->service_cidr : "10.96.0.0/16",
                             opts->node_port_range ? opts->node_port_range : "30000-32767",

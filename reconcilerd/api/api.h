@@ -22,6 +22,7 @@ struct api_opts {
     const char *service_cidr;     /* "10.96.0.0/16" */
     const char *node_port_range;  /* "30000-32767" */
     long long watch_timeout_s;    /* minimum default watch length [1800] (0 = default) */
+    long long bookmark_interval_ms; /* BOOKMARK period of allowWatchBookmarks watches [60000] */
     double user_qps;              /* requests per second per user (<= 0: unlimited) */
     double user_burst;            /* bucket size (<= 0: 2 x user_qps) */
     long max_watches_per_user;    /* open watches per user (<= 0: unlimited) */

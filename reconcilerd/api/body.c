@@ -436,3 +436,15 @@ json_t *api_body_decode(const char *body, size_t len, enum api_media media, json
         return NULL;
     }
 }
+
+bool api_body_dry_run_all(const json_t *opts)
+{
+    const json_t *dr = json_object_get(opts, "dryRun");
+    size_t i;
+    const json_t *v;
+    json_array_foreach(dr, i, v) {
+        if (json_is_string(v) && !strcmp(json_string_value(v), "All"))
+            return true;
+    }
+    return false;
+}

@@ -6,6 +6,7 @@
 #define BOSUN_API_BODY_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Media type classes of a Content-Type header (parameters ignored). */
@@ -32,6 +33,10 @@ json_t *api_body_decode(const char *body, size_t len, enum api_media media, json
 /* Decodes the protobuf envelope ("k8s\0" + runtime.Unknown) of a Namespace, ConfigMap,
  * Secret, SelfSubjectAccessReview or SelfSubjectRulesReview into its JSON form. Returns
  * NULL with msg filled when it cannot. Exposed for tests. */
+/* Whether an options body (DeleteOptions: kubectl delete --dry-run=server sends
+ * {"dryRun":["All"]} in the body, not the query) asks for a dry run. opts may be NULL. */
+bool api_body_dry_run_all(const json_t *opts);
+
 json_t *api_protobuf_decode(const unsigned char *buf, size_t len, char *msg, size_t msglen);
 
 #endif

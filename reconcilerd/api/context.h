@@ -26,6 +26,7 @@ struct api {
     struct api_watches *watches;/* owned */
     pthread_mutex_t svc_mu;     /* serialises Service allocations against each other */
     int64_t watch_default_timeout_s;
+    int64_t bookmark_interval_ms;
     struct api_limits *limits;  /* owned: per-user request rate and open watches */
     const struct api_user *internal; /* borrowed: the controllers' identity (no limits) */
     struct api_finalizer *fin;  /* owned: namespace termination, foreground deletion */

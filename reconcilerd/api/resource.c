@@ -14,6 +14,7 @@
 #include "lib/selector.h"
 #include "lib/timeutil.h"
 #include "reconcilerd/api/body.h"
+#include "reconcilerd/api/fieldval.h"
 #include "reconcilerd/api/finalize.h"
 #include "reconcilerd/api/list.h"
 #include "reconcilerd/api/logs.h"
@@ -214,24 +215,21 @@ static int validate(struct api_req *r, json_t *obj, json_t **status)
     for (size_t i = 0; i < issues.n; i++) {
         const struct schema_issue *is = &issues.v[i];
         bool err = is->severity == SCHEMA_ERROR;
-        if (err && issue_is_unknown_field(is) && mode < 2) {
+        bool unknown = err && issue_is_unknown_field(is) && mode < 2;
+        if (unknown) {
+            /* kube-apiserver never stores an unknown field (it decodes into typed objects) */
+            api_fieldval_drop(obj, is->field);
             if (mode == 0)
                 continue;
             err = false;
         }
         if (!err) {
-            char w[1200];
-            char esc[1024];
-            size_t e = 0;
-            char text[1000];
-            snprintf(text, sizeof(text), "%s: %s", is->field, is->message);
-            for (const char *p = text; *p && e + 2 < sizeof(esc); p++) {
-                if (*p == '"' || *p == '\\')
-                    esc[e++] = '\\';
-                esc[e++] = (*p == '\n' || *p == '\r') ? ' ' : *p;
-            }
-            esc[e] = '\0';
-            snprintf(w, sizeof(w), "299 - \"%s\"", esc);
+            char text[1000], w[1200];
+            if (unknown)
+                api_fieldval_unknown_text(is->field, is->message, text, sizeof(text));
+            else
+                snprintf(text, sizeof(text), "%s: %s", is->field, is->message);
+            api_fieldval_warning(text, w, sizeof(w));
             httpd_add_header(r->req, "Warning", w);
             continue;
         }
@@ -1881,7 +1879,7 @@ static void do_delete(struct api_req *r)
         api_respond_status_obj(r->req, api_status_details(st, "default", NULL, "namespaces"));
         goto out;
     }
-    if (dry_run(r)) {
+    if (dry_run(r) || api_body_dry_run_all(body)) {
         json_t *obj = NULL;
         if (store_get(r->api->store, r->key, &obj, NULL, NULL)) {
             respond_not_found(r, r->path.name);

@@ -13,8 +13,6 @@
 #include "lib/timeutil.h"
 #include "reconcilerd/api/status.h"
 
-#define BOOKMARK_EVERY_MS 60000
-
 struct watcher {
     pthread_mutex_t mu;
     int refs;     /* the serving handler + the stream */
@@ -32,6 +30,7 @@ struct watcher {
     enum api_table_include inc;
     bool sent_columns;
     bool bookmarks;
+    int64_t bookmark_every_ms;
     int64_t deadline_ms;
     int64_t last_bookmark_ms;
     uint64_t last_rev;
@@ -196,6 +195,24 @@ static void on_closed(struct httpd_stream *s, void *ud)
     watcher_release(w);
 }
 
+/* A BOOKMARK carrying the last delivered revision; w->mu held. initial_end: the one that
+ * ends the initial events of sendInitialEvents=true (annotated as Kubernetes does). */
+static void send_bookmark_locked(struct watcher *w, bool initial_end)
+{
+    char rv[32];
+    char av[128];
+    snprintf(rv, sizeof(rv), "%" PRIu64, w->last_rev);
+    json_t *bm = json_pack("{s:s,s:s,s:{s:s}}", "kind", w->kind->kind, "apiVersion",
+                           schema_kind_api_version(w->kind, av, sizeof(av)), "metadata",
+                           "resourceVersion", rv);
+    if (bm && initial_end)
+        json_object_set_new(json_object_get(bm, "metadata"), "annotations",
+                            json_pack("{s:s}", "k8s.io/initial-events-end", "true"));
+    if (bm)
+        send_event_locked(w, "BOOKMARK", bm);
+    json_decref(bm);
+}
+
 static void *timer_main(void *arg)
 {
     struct api_watches *reg = arg;
@@ -213,16 +230,8 @@ static void *timer_main(void *arg)
                     w->ending = true;
                     httpd_stream_close(w->s);
                 } else if (w->bookmarks && w->last_rev &&
-                           now - w->last_bookmark_ms >= BOOKMARK_EVERY_MS) {
-                    char rv[32];
-                    char av[128];
-                    snprintf(rv, sizeof(rv), "%" PRIu64, w->last_rev);
-                    json_t *bm = json_pack("{s:s,s:s,s:{s:s}}", "kind", w->kind->kind,
-                                           "apiVersion",
-                                           schema_kind_api_version(w->kind, av, sizeof(av)),
-                                           "metadata", "resourceVersion", rv);
-                    send_event_locked(w, "BOOKMARK", bm);
-                    json_decref(bm);
+                           now - w->last_bookmark_ms >= w->bookmark_every_ms) {
+                    send_bookmark_locked(w, false);
                     w->last_bookmark_ms = now;
                 }
             }
@@ -315,7 +324,10 @@ void api_watch_serve(struct api_req *r, struct label_selector *ls, struct field_
     const char *to_s = httpd_query(r->req, "timeoutSeconds");
     uint64_t from = 0;
     bool from_list = true;
-    if (rv_s && *rv_s && strcmp(rv_s, "0")) {
+    /* sendInitialEvents=true (client-go's WatchList): the current objects whatever
+     * resourceVersion says (NotOlderThan it), then, with bookmarks, a BOOKMARK ending them */
+    bool initial_events = parse_bool(httpd_query(r->req, "sendInitialEvents"));
+    if (rv_s && *rv_s && strcmp(rv_s, "0") && !initial_events) {
         char *end;
         errno = 0;
         unsigned long long v = strtoull(rv_s, &end, 10);
@@ -379,6 +391,7 @@ void api_watch_serve(struct api_req *r, struct label_selector *ls, struct field_
     w->table = table;
     w->inc = inc;
     w->bookmarks = parse_bool(httpd_query(r->req, "allowWatchBookmarks"));
+    w->bookmark_every_ms = api->bookmark_interval_ms;
     w->deadline_ms = time_mono_ms() + timeout_s * 1000;
     w->last_bookmark_ms = time_mono_ms();
 
@@ -396,6 +409,8 @@ void api_watch_serve(struct api_req *r, struct label_selector *ls, struct field_
         pthread_mutex_lock(&w->mu);
         int rc = store_list(api->store, r->prefix, initial_fn, &in, &from, &err);
         w->last_rev = from;
+        if (!rc && !in.rc && initial_events && w->bookmarks)
+            send_bookmark_locked(w, true);
         pthread_mutex_unlock(&w->mu);
         if (rc) {
             send_error_and_end(w, 500, "InternalError", err.msg);

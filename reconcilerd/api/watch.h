@@ -11,7 +11,10 @@
  * the store's history: 200, one ERROR event carrying a 410 Expired Status, end.
  * Selectors filter; an object that stops matching arrives as DELETED, one that starts
  * matching as ADDED. timeoutSeconds ends the stream cleanly (default: 30–60 min);
- * BOOKMARK events are sent (every minute) only with allowWatchBookmarks=true. */
+ * BOOKMARK events are sent (every --watch-bookmark-interval, a minute by default) only with
+ * allowWatchBookmarks=true. sendInitialEvents=true: synthetic ADDED for the current
+ * objects whatever resourceVersion says, then (with allowWatchBookmarks) a BOOKMARK
+ * annotated `k8s.io/initial-events-end: "true"`, as kube-apiserver ends them. */
 #ifndef BOSUN_API_WATCH_H
 #define BOSUN_API_WATCH_H
 

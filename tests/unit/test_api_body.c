@@ -104,6 +104,27 @@ static void test_protobuf_rules_review_from_kubectl_auth_can_i_list(void **state
     assert_null(o);
 }
 
+static void test_delete_options_dry_run_from_the_body(void **state)
+{
+    (void)state;
+    /* what kubectl delete --dry-run=server sends */
+    json_t *o = json_loads("{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\","
+                           "\"propagationPolicy\":\"Background\",\"dryRun\":[\"All\"]}",
+                           0, NULL);
+    assert_true(api_body_dry_run_all(o));
+    json_decref(o);
+    o = json_loads("{\"gracePeriodSeconds\":5}", 0, NULL);
+    assert_false(api_body_dry_run_all(o));
+    json_decref(o);
+    o = json_loads("{\"dryRun\":[]}", 0, NULL);
+    assert_false(api_body_dry_run_all(o));
+    json_decref(o);
+    o = json_loads("{\"dryRun\":\"All\"}", 0, NULL); /* not a list: not DeleteOptions */
+    assert_false(api_body_dry_run_all(o));
+    json_decref(o);
+    assert_false(api_body_dry_run_all(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -111,6 +132,7 @@ int main(void)
         cmocka_unit_test(test_protobuf_namespace_from_kubectl_create),
         cmocka_unit_test(test_protobuf_configmap_data_and_errors),
         cmocka_unit_test(test_protobuf_rules_review_from_kubectl_auth_can_i_list),
+        cmocka_unit_test(test_delete_options_dry_run_from_the_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
