@@ -121,6 +121,20 @@ static void on_event(const struct store_event *ev, void *ud)
     if (w->closed || w->ending)
         goto out;
     const char *type = NULL;
+    if (ev->type == STORE_EXPIRED) {
+        /* the store cannot go on from w->last_rev: what a watch from there gets at its start */
+        char msg[128];
+        snprintf(msg, sizeof(msg), "too old resource version: %" PRIu64 " (%" PRIu64 ")",
+                 w->last_rev, ev->rev);
+        json_t *st = api_status_new(410, "Expired", msg);
+        send_event_locked(w, "ERROR", st);
+        json_decref(st);
+        if (!w->ending) {
+            w->ending = true;
+            httpd_stream_close(w->s);
+        }
+        goto out;
+    }
     if (w->raw) {
         type = ev->type == STORE_ADDED ? "ADDED" : ev->type == STORE_MODIFIED ? "MODIFIED"
                                                                                : "DELETED";
@@ -139,6 +153,8 @@ static void on_event(const struct store_event *ev, void *ud)
     }
     case STORE_DELETED:
         type = now || matches(w, ev->prev) ? "DELETED" : NULL;
+        break;
+    case STORE_EXPIRED: /* answered above */
         break;
     }
     w->last_rev = ev->rev;

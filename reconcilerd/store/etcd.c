@@ -989,16 +989,19 @@ static void *watch_main(void *arg)
     unsigned delay_ms = 100;
     /* A broken stream is resumed from the next undelivered revision, so the caller
      * still sees every event once; it ends only when cancelled, or when etcd compacted
-     * past that revision meanwhile (then the caller's informer relists on its next
-     * watch, as with any expired watch). */
+     * past that revision meanwhile: then the caller is told (STORE_EXPIRED), as a watch
+     * from a compacted revision is at its start, so an informer relists at once. */
     while (watch_stream(w) < 0 && !watch_cancelled(w)) {
         usleep(delay_ms * 1000);
         if (delay_ms < 5000)
             delay_ms *= 2;
     }
-    if (w->compacted && !watch_cancelled(w))
+    if (w->compacted && !watch_cancelled(w)) {
         log_warn("store: etcd watch %s: ended: revision %" PRIu64 " was compacted (%" PRIu64 ")",
                  w->prefix, w->next_rev, w->compact_rev);
+        struct store_event expired = {.type = STORE_EXPIRED, .rev = w->compact_rev};
+        w->fn(&expired, w->userdata);
+    }
     pthread_mutex_lock(&e->mu);
     w->done = true;
     bool async = w->async;

@@ -99,7 +99,12 @@ int store_update_async(struct store *st, const char *key, const json_t *value,
                        uint64_t expected_rev, store_done_fn fn, void *userdata,
                        struct bosun_err *err);
 
-enum store_event_type { STORE_ADDED, STORE_MODIFIED, STORE_DELETED };
+/* STORE_EXPIRED ends a watch that cannot go on because the history it needs is gone: the
+ * etcd backend's stream broke and etcd compacted past the next revision before it could
+ * resume. rev is the compacted revision; key, values and bytes are NULL. Nothing follows
+ * it; the watch still has to be cancelled by its owner. The file store never sends it (its
+ * watches never fall behind its history: fan-out waits for the slowest). */
+enum store_event_type { STORE_ADDED, STORE_MODIFIED, STORE_DELETED, STORE_EXPIRED };
 
 struct store_event {
     enum store_event_type type;
@@ -218,9 +223,9 @@ int store_watch_raw(struct store *st, const char *prefix, uint64_t from_rev, sto
  *   the mod_revision when read, since it is only known after the write);
  * - watch is one /v3/watch stream per store_watch (from from_rev + 1, prev_kv on); a
  *   revision etcd has compacted gives -ERANGE, "too old resource version: N (M)" with M
- *   the compact revision, as the file store does; if the stream breaks later, the watch
- *   ends silently after the last event it delivered (an informer's watch then times out
- *   and is restarted by its caller) — see docs/store.md.
+ *   the compact revision, as the file store does; a stream that breaks later is resumed
+ *   from the next undelivered revision, and when etcd compacted past it meanwhile the
+ *   watch gets one STORE_EXPIRED event and ends (an API watch answers 410 Expired).
  * - store_snapshot is a no-op (etcd compacts itself); store_check is file-store only.
  * Every call is a blocking HTTP request; a failing endpoint is skipped for the next one in
  * the list. */

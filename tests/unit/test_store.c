@@ -697,7 +697,7 @@ static void watch_cb(const struct store_event *ev, void *ud)
     if (s->n < 8192) {
         s->revs[s->n] = ev->rev;
         s->types[s->n] = ev->type;
-        if (s->n < 64) {
+        if (s->n < 64 && ev->type != STORE_EXPIRED) {
             snprintf(s->keys[s->n], sizeof(s->keys[0]), "%s", ev->key);
             s->value_rv[s->n] =
                 strtoull(jsonx_get_str(ev->value, "metadata.resourceVersion"), NULL, 10);

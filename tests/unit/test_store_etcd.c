@@ -250,6 +250,177 @@ static void test_store_etcd_watch_too_old_gives_erange(void **state)
     store_watch_cancel(w);
 }
 
+/* A TCP relay to etcd that the test can cut: every connection it carries is closed by
+ * relay_cut, and while `refuse` is set new ones are closed as soon as they are accepted. */
+struct relay {
+    int lfd;
+    int port;
+    int etcd_port;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    bool refuse, stop;
+    int fds[64]; /* open relayed sockets, both sides */
+    int nfds;
+};
+
+struct relay_pair {
+    struct relay *r;
+    int a, b;
+};
+
+static void *relay_pump(void *arg)
+{
+    struct relay_pair *p = arg;
+    char buf[16384];
+    struct pollfd pf[2] = {{.fd = p->a, .events = POLLIN}, {.fd = p->b, .events = POLLIN}};
+    for (;;) {
+        if (poll(pf, 2, 100) < 0)
+            break;
+        pthread_mutex_lock(&p->r->mu);
+        bool stop = p->r->stop;
+        pthread_mutex_unlock(&p->r->mu);
+        if (stop || (pf[0].revents | pf[1].revents) & (POLLERR | POLLNVAL))
+            break;
+        int from = (pf[0].revents & (POLLIN | POLLHUP)) ? 0 : (pf[1].revents & (POLLIN | POLLHUP)) ? 1 : -1;
+        if (from < 0)
+            continue;
+        ssize_t n = read(pf[from].fd, buf, sizeof(buf));
+        if (n <= 0 || write(pf[1 - from].fd, buf, (size_t)n) != n)
+            break;
+    }
+    shutdown(p->a, SHUT_RDWR);
+    shutdown(p->b, SHUT_RDWR);
+    free(p);
+    return NULL;
+}
+
+static void *relay_main(void *arg)
+{
+    struct relay *r = arg;
+    for (;;) {
+        int c = accept4(r->lfd, NULL, NULL, SOCK_CLOEXEC);
+        pthread_mutex_lock(&r->mu);
+        bool stop = r->stop, refuse = r->refuse;
+        pthread_mutex_unlock(&r->mu);
+        if (stop) {
+            if (c >= 0)
+                close(c);
+            return NULL;
+        }
+        if (c < 0)
+            continue;
+        if (refuse) {
+            close(c);
+            continue;
+        }
+        int e = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)r->etcd_port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        if (connect(e, (struct sockaddr *)&a, sizeof(a)) < 0) {
+            close(c);
+            close(e);
+            continue;
+        }
+        struct relay_pair *p = malloc(sizeof(*p));
+        *p = (struct relay_pair){r, c, e};
+        pthread_mutex_lock(&r->mu);
+        if (r->nfds + 2 <= 64) {
+            r->fds[r->nfds++] = c;
+            r->fds[r->nfds++] = e;
+        }
+        pthread_mutex_unlock(&r->mu);
+        pthread_t t;
+        pthread_create(&t, NULL, relay_pump, p);
+        pthread_detach(t);
+    }
+}
+
+static void relay_start(struct relay *r, int etcd_port)
+{
+    memset(r, 0, sizeof(*r));
+    pthread_mutex_init(&r->mu, NULL);
+    r->etcd_port = etcd_port;
+    r->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(r->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(r->lfd, 16), 0);
+    assert_int_equal(getsockname(r->lfd, (struct sockaddr *)&a, &len), 0);
+    r->port = ntohs(a.sin_port);
+    pthread_create(&r->thread, NULL, relay_main, r);
+}
+
+/* Closes every relayed connection (their pumps then end). */
+static void relay_cut(struct relay *r)
+{
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < r->nfds; i++)
+        shutdown(r->fds[i], SHUT_RDWR);
+    r->nfds = 0;
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void relay_stop(struct relay *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->stop = true;
+    pthread_mutex_unlock(&r->mu);
+    relay_cut(r);
+    shutdown(r->lfd, SHUT_RDWR);
+    pthread_join(r->thread, NULL);
+    close(r->lfd);
+    usleep(200000); /* the pumps see `stop` within one poll */
+}
+
+/* A watch whose stream breaks is resumed without loss; when etcd compacted past the next
+ * revision meanwhile, the watch is told (STORE_EXPIRED) instead of going silent. */
+static void test_store_etcd_watch_told_when_compacted_while_broken(void **state)
+{
+    struct fx *f = *state;
+    NEED_ETCD(f);
+    struct bosun_err err = {0};
+    struct relay r;
+    relay_start(&r, atoi(strrchr(g_etcd.url, ':') + 1));
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", r.port);
+    int rc;
+    struct store *via = etcd_open_prefix(url, f->sdir, &rc);
+    assert_int_equal(rc, 0);
+    struct seen s;
+    seen_init(&s);
+    struct store_watch *w = NULL;
+    assert_int_equal(store_watch(via, "/ex/", store_revision(f->st), watch_cb, &s, &w, &err), 0);
+    uint64_t r1 = put(f->st, "/ex/a", 1);
+    assert_int_equal(wait_for(&s, 1, 5000), 1);
+    assert_int_equal(s.revs[0], r1);
+
+    /* broken once: resumed, nothing lost */
+    relay_cut(&r);
+    uint64_t r2 = put(f->st, "/ex/b", 2);
+    assert_int_equal(wait_for(&s, 2, 10000), 2);
+    assert_int_equal(s.revs[1], r2);
+
+    /* broken while etcd compacts past the next revision */
+    pthread_mutex_lock(&r.mu);
+    r.refuse = true;
+    pthread_mutex_unlock(&r.mu);
+    relay_cut(&r);
+    put(f->st, "/ex/c", 3);
+    uint64_t r4 = put(f->st, "/ex/d", 4);
+    etcd_compact(r4);
+    pthread_mutex_lock(&r.mu);
+    r.refuse = false;
+    pthread_mutex_unlock(&r.mu);
+    assert_int_equal(wait_for(&s, 3, 15000), 3);
+    assert_int_equal(s.types[2], STORE_EXPIRED);
+    assert_int_equal(s.revs[2], r4);
+    usleep(300000);
+    assert_int_equal(s.n, 3); /* nothing after it */
+    store_watch_cancel(w);
+    store_close(via);
+    relay_stop(&r);
+}
+
 static void test_store_etcd_watch_cancel_from_inside_callback(void **state)
 {
     struct fx *f = *state;
@@ -327,6 +498,7 @@ int main(void)
         E(test_store_etcd_watch_history_then_live_in_order_once),
         E(test_store_etcd_raw_list_get_and_watch),
         E(test_store_etcd_watch_too_old_gives_erange),
+        E(test_store_etcd_watch_told_when_compacted_while_broken),
         E(test_store_etcd_watch_cancel_from_inside_callback),
         E(test_store_etcd_persists_across_reopen_and_uses_next_endpoint),
         E(test_store_etcd_concurrent_writers_all_acknowledged),
