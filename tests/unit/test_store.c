@@ -534,12 +534,18 @@ static int record_offsets(const char *path, size_t *offs, int max, size_t *size)
     int k = 0;
     size_t off = STORE_FILE_HDR_LEN;
     while (off < n && k < max) {
+        /* the log is zero-filled ahead of its last record */
+        size_t z = off;
+        while (z < n && data[z] == 0)
+            z++;
+        if (z == n)
+            break;
         struct store_rec rec;
         assert_int_equal(store_rec_decode(data + off, n - off, &rec), STORE_REC_OK);
         offs[k++] = off;
         off += rec.len;
     }
-    *size = n;
+    *size = off; /* the end of the last record */
     return k;
 }
 
@@ -590,6 +596,43 @@ static void test_store_cuts_off_torn_tail(void **state)
     f->st = open_store(f->sdir, 0);
     assert_int_equal(store_revision(f->st), 10);
     assert_int_equal(store_get(f->st, "/k/9", NULL, NULL, &err), 0);
+}
+
+static void test_store_zero_filled_log_tail_is_a_clean_end(void **state)
+{
+    struct fx *f = *state;
+    struct bosun_err err = {0};
+    f->st = open_store(f->sdir, 0);
+    for (int i = 0; i < 10; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "/k/%d", i);
+        put(f->st, key, i);
+    }
+    store_close(f->st);
+    f->st = NULL;
+    char path[512];
+    size_t offs[32];
+    size_t end;
+    wal_path(f, path, sizeof(path), 1);
+    assert_int_equal(record_offsets(path, offs, 32, &end), 10);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_true((size_t)sb.st_size > end); /* zero-filled ahead of the last record */
+    struct store_check_report rep = {0};
+    assert_int_equal(store_check(f->sdir, &rep, &err), 0);
+    assert_int_equal(rep.revision, 10);
+    assert_int_equal(rep.torn_bytes, 0);
+    /* reopened, new records go where the zeros were, and the file does not move */
+    f->st = open_store(f->sdir, 0);
+    assert_int_equal(put(f->st, "/k/10", 10), 11);
+    store_close(f->st);
+    f->st = NULL;
+    struct stat sb2;
+    assert_int_equal(stat(path, &sb2), 0);
+    assert_int_equal(sb2.st_size, sb.st_size);
+    assert_int_equal(record_offsets(path, offs, 32, &end), 11);
+    f->st = open_store(f->sdir, 0);
+    assert_int_equal(store_revision(f->st), 11);
 }
 
 static void corrupt_byte(const char *path, size_t off)
@@ -1188,38 +1231,49 @@ static void test_store_full_disk_fails_writes_keeps_reads_and_recovers(void **st
     pad[19999] = '\0';
     jsonx_set_new(big, "spec.pad", json_string(pad));
     free(pad);
-    int r = store_create(f->st, "/k/big", big, NULL, &err);
+    /* The log's zero-filled space ahead (PREALLOC_STEP) still takes writes; once it is used
+     * up, writes fail. */
+    int r = 0, nbig = 0;
+    char bigkey[32];
+    for (; nbig < 64; nbig++) {
+        snprintf(bigkey, sizeof(bigkey), "/k/big-%02d", nbig);
+        r = store_create(f->st, bigkey, big, NULL, &err);
+        if (r)
+            break;
+    }
     assert_int_equal(r, -ENOSPC);
-    print_message("%s\n", err.msg);
+    assert_true(nbig < 64);
+    print_message("%s (after %d more writes)\n", err.msg, nbig);
     assert_non_null(strstr(err.msg, "no space left on device"));
-    assert_non_null(strstr(err.msg, "/k/big"));
-    r = store_create(f->st, "/k/big", big, NULL, &err);
+    assert_non_null(strstr(err.msg, bigkey));
+    r = store_create(f->st, bigkey, big, NULL, &err);
     assert_int_equal(r, -ENOSPC);
     /* an asynchronous write is accepted, then told why it failed */
     struct async_one one = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-    assert_int_equal(store_create_async(f->st, "/k/big", big, async_one_cb, &one, &err), 0);
+    assert_int_equal(store_create_async(f->st, bigkey, big, async_one_cb, &one, &err), 0);
     async_one_wait(&one);
     assert_int_equal(one.rc, -ENOSPC);
     assert_false(one.had_json);
     assert_non_null(strstr(one.msg, "no space left on device"));
 
     /* reads keep working and the failed writes left nothing behind */
-    assert_int_equal(store_get(f->st, "/k/big", NULL, NULL, &err), -ENOENT);
+    assert_int_equal(store_get(f->st, bigkey, NULL, NULL, &err), -ENOENT);
     json_t *got = NULL;
     assert_int_equal(store_get(f->st, "/k/05", &got, NULL, &err), 0);
     json_decref(got);
     size_t n = 0;
     assert_int_equal(store_list(f->st, "/k/", count_cb, &n, NULL, &err), 0);
-    assert_int_equal(n, 20);
-    assert_int_equal(store_revision(f->st), 20);
+    assert_int_equal(n, 20 + (size_t)nbig);
+    uint64_t acked = 20 + (uint64_t)nbig;
+    assert_int_equal(store_revision(f->st), acked);
 
     /* space returns: writes work again, with the next revision */
     assert_int_equal(unlink(filler), 0);
     json_t *out = NULL;
-    assert_int_equal(store_create(f->st, "/k/big", big, &out, &err), 0);
-    assert_rv(out, 21);
+    assert_int_equal(store_create(f->st, bigkey, big, &out, &err), 0);
+    assert_rv(out, acked + 1);
     json_decref(out);
-    assert_int_equal(put(f->st, "/k/after", 1), 22);
+    assert_int_equal(put(f->st, "/k/after", 1), acked + 2);
     store_close(f->st);
     f->st = NULL;
 
@@ -1227,8 +1281,8 @@ static void test_store_full_disk_fails_writes_keeps_reads_and_recovers(void **st
     assert_int_equal(store_check(sdir, &rep, &err), 0);
     assert_int_equal(rep.torn_bytes, 0);
     f->st = open_store(sdir, 0);
-    assert_int_equal(store_revision(f->st), 22);
-    assert_int_equal(store_get(f->st, "/k/big", &got, NULL, &err), 0);
+    assert_int_equal(store_revision(f->st), acked + 2);
+    assert_int_equal(store_get(f->st, bigkey, &got, NULL, &err), 0);
     assert_int_equal(strlen(jsonx_get_str(got, "spec.pad")), 19999);
     json_decref(got);
     json_decref(big);
@@ -1976,6 +2030,7 @@ int main(void)
         T(test_store_persists_across_close_and_reopen),
         T(test_store_reopens_after_snapshot_and_more_log),
         T(test_store_cuts_off_torn_tail),
+        T(test_store_zero_filled_log_tail_is_a_clean_end),
         T(test_store_refuses_corruption_in_the_middle),
         T(test_store_lock_held_gives_ebusy),
         T(test_store_watch_replays_history_then_streams_live_in_order_once),
