@@ -278,4 +278,34 @@ EOF
     [ $rc -eq 0 ] || fail "nodeagent exited $rc"
 }
 
+# kubectl logs through the API's log subresource, with the options the node must honour:
+# --tail, -c (and a container the pod does not have), --previous of a restarted container.
+test_kubectl_logs_tail_container_previous() {
+    api_setup
+    kube_setup
+    start_agent
+    create_pod talk busybox:1.35 '["sh", "-c", "echo one; echo two; echo three; sleep 3600"]'
+    create_pod again busybox:1.35 '["sh", "-c", "echo run-$(cat /proc/sys/kernel/random/uuid); sleep 1; exit 1"]'
+    wait_for 30 pod_phase_is talk Running || fail "talk: $(get /api/v1/namespaces/default/pods/talk)"
+    local out
+    wait_for 10 eval '[ "$("${K[@]}" logs talk 2>&1)" = "$(printf "one\ntwo\nthree")" ]' ||
+        fail "logs talk: $("${K[@]}" logs talk 2>&1)"
+    out=$("${K[@]}" logs talk --tail=2 2>&1) || fail "logs --tail: $out"
+    [ "$out" = "$(printf 'two\nthree')" ] || fail "logs --tail=2: $out"
+    out=$("${K[@]}" logs talk -c main --tail=1 2>&1) || fail "logs -c: $out"
+    [ "$out" = three ] || fail "logs -c main --tail=1: $out"
+    out=$("${K[@]}" logs talk -c nope 2>&1) && fail "logs -c nope succeeded: $out"
+    grep -qF 'container nope is not valid for pod talk' <<<"$out" || fail "logs -c nope: $out"
+
+    # the previous run of a restarted container, and the latest one, are different runs
+    wait_for 60 eval '[ "$(get /api/v1/namespaces/default/pods/again | jq -r ".status.containerStatuses[0].restartCount")" -ge 1 ]' ||
+        fail "again never restarted: $(get /api/v1/namespaces/default/pods/again)"
+    local prev cur
+    prev=$("${K[@]}" logs again --previous 2>&1) || fail "logs --previous: $prev"
+    cur=$("${K[@]}" logs again 2>&1) || fail "logs: $cur"
+    grep -Eqx 'run-[0-9a-f-]{36}' <<<"$prev" || fail "logs --previous: $prev"
+    grep -Eqx 'run-[0-9a-f-]{36}' <<<"$cur" || fail "logs: $cur"
+    [ "$prev" != "$cur" ] || fail "--previous gave the latest run: $prev"
+}
+
 run_tests
