@@ -129,18 +129,29 @@ static struct store_item *item_alloc(const char *key, size_t key_len, size_t raw
     return it;
 }
 
+struct store_item *store_item_alloc_splice(const char *key, size_t key_len, size_t js_len)
+{
+    return item_alloc(key, key_len, js_len + STORE_RV_SPLICE_MAX, 0, 0);
+}
+
+void store_item_splice(struct store_item *it, const char *js, size_t js_len, size_t meta_off,
+                       uint64_t mod_rev, uint64_t create_rev)
+{
+    char *raw = it->key + it->key_len + 1;
+    size_t n = store_rv_splice(raw, js, js_len, meta_off, mod_rev, &it->rv_off, &it->rv_len);
+    raw[n] = '\0';
+    it->raw_len = (uint32_t)n;
+    it->mod_rev = mod_rev;
+    it->create_rev = create_rev;
+}
+
 struct store_item *store_item_new_splice(const char *key, size_t key_len, const char *js,
                                          size_t js_len, size_t meta_off, uint64_t mod_rev,
                                          uint64_t create_rev)
 {
-    struct store_item *it =
-        item_alloc(key, key_len, js_len + STORE_RV_SPLICE_MAX, mod_rev, create_rev);
-    if (!it)
-        return NULL;
-    char *raw = it->key + key_len + 1;
-    size_t n = store_rv_splice(raw, js, js_len, meta_off, mod_rev, &it->rv_off, &it->rv_len);
-    raw[n] = '\0';
-    it->raw_len = (uint32_t)n;
+    struct store_item *it = store_item_alloc_splice(key, key_len, js_len);
+    if (it)
+        store_item_splice(it, js, js_len, meta_off, mod_rev, create_rev);
     return it;
 }
 

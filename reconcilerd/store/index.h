@@ -48,6 +48,13 @@ static inline const char *store_item_raw(const struct store_item *it)
 struct store_item *store_item_new_splice(const char *key, size_t key_len, const char *js,
                                          size_t js_len, size_t meta_off, uint64_t mod_rev,
                                          uint64_t create_rev);
+/* The same in two steps, so that the allocation (which may fault in fresh pages) happens
+ * before the writer takes the store's ordering lock, and only the splice under it: an
+ * item with room for js_len bytes and a resourceVersion (NULL on ENOMEM), then its bytes
+ * and revisions. */
+struct store_item *store_item_alloc_splice(const char *key, size_t key_len, size_t js_len);
+void store_item_splice(struct store_item *it, const char *js, size_t js_len, size_t meta_off,
+                       uint64_t mod_rev, uint64_t create_rev);
 /* New item from version 2 bytes, which already carry mod_rev as their resourceVersion.
  * NULL with *bad = true when they do not; NULL with *bad = false on ENOMEM. */
 struct store_item *store_item_new_raw(const char *key, size_t key_len, const char *raw,

@@ -1909,7 +1909,9 @@ static int write_queue(struct store *st, struct req *req, const json_t *value,
             return r;
     }
     spare = malloc(sizeof(*spare) + key_len + 1);
-    if (!spare) {
+    /* allocated outside the ordering lock: fresh memory faults its pages in */
+    item = op == WOP_DELETE ? NULL : store_item_alloc_splice(key, key_len, js_len);
+    if (!spare || (op != WOP_DELETE && !item)) {
         r = err_errno(err, -ENOMEM, "store: %s %s", verb, key);
         goto out;
     }
@@ -1947,7 +1949,7 @@ static int write_queue(struct store *st, struct req *req, const json_t *value,
     if (op == WOP_DELETE)
         item = store_item_restamp(cur, rev);
     else
-        item = store_item_new_splice(key, key_len, js, js_len, meta_off, rev, create_rev);
+        store_item_splice(item, js, js_len, meta_off, rev, create_rev);
     size_t vlen = op == WOP_DELETE ? 0 : item ? item->raw_len : 0;
     char *rec = item ? buf_reserve(st, store_rec_size(key_len, vlen)) : NULL;
     if (!rec) {
