@@ -63,7 +63,7 @@ static struct {
     .user_qps = 500,
     .user_burst = 1000,
     .max_watches_per_user = 500,
-    .api_threads = 16,
+    .api_threads = 0, /* 16 on the file store, 64 on etcd (see the flag) */
     .leader_elect = -1,
     .lease_duration_ms = 15000,
     .renew_deadline_ms = 10000,
@@ -101,8 +101,9 @@ static const struct flag_def flag_defs[] = {
     {"max-watches-per-user", FLAG_INT, &opt.max_watches_per_user,
      "open watches per user before 429; 0 = unlimited [500]"},
     {"api-threads", FLAG_INT, &opt.api_threads,
-     "API worker threads; creates and updates do not hold one while their disk sync runs, "
-     "but a pod log fetched from a node does [16]"},
+     "API worker threads; on the file store creates and updates do not hold one while "
+     "their disk sync runs, on etcd every write holds one for its round trips, and a pod "
+     "log fetched from a node holds one [16 on the file store, 64 on etcd]"},
     {"leader-elect", FLAG_BOOL, &opt.leader_elect,
      "run the controllers only while holding the Lease bosun-system/bosun-controllers, so "
      "that several replicas can share one etcd [true with --store etcd:, false with the file "
@@ -274,6 +275,8 @@ int main(int argc, char **argv)
         log_error("--watch-bookmark-interval: want at least 1s");
         return 2;
     }
+    if (opt.api_threads == 0)
+        opt.api_threads = etcd ? 64 : 16;
     if (opt.api_threads < 1 || opt.api_threads > 1024) {
         log_error("--api-threads %lld: want 1..1024", opt.api_threads);
         return 2;

@@ -1106,8 +1106,6 @@ static int commit_update(struct api_req *r, const json_t *live, json_t *want, co
                                         ? jsonx_get_str(live, "metadata.resourceVersion")
                                         : ""));
     schema_default(final);
-    if (strcmp(sub, "status"))
-        record_update(r, final, live);
     if (is_kind(r->kind, "", "services") && strcmp(sub, "status")) {
         pthread_mutex_lock(&r->api->svc_mu);
         locked = true;
@@ -1118,6 +1116,10 @@ static int commit_update(struct api_req *r, const json_t *live, json_t *want, co
         svc_undo(r->api, &claims);
         goto fail;
     }
+    /* after validation, which drops the unknown fields fieldValidation=Warn|Ignore lets
+     * through: managedFields must not claim a field that is not stored */
+    if (strcmp(sub, "status"))
+        record_update(r, final, live);
     if (json_equal((json_t *)live, final)) {
         /* A no-op write keeps the resourceVersion and makes no event, as Kubernetes does. */
         svc_undo(r->api, &claims);

@@ -135,6 +135,7 @@ WRITE=$(($(rps "$WORK/hey.w1") + $(rps "$WORK/hey.w2")))
 echo "api bench: healthz $HEALTH/s, GET $GET/s, PATCH (no-op) $PATCH/s, PATCH (changing) $WRITE/s"
 
 echo "api bench: fan-out to $WATCHERS watches"
+settle # as for the lists: the delivery delay, not the controllers' leftover work after the loads
 curl -s -X POST -H 'Content-Type: application/json' "$API/api/v1/namespaces" \
     -d '{"metadata":{"name":"fanout"}}' >/dev/null
 curl -s -X POST -H 'Content-Type: application/json' "$API/api/v1/namespaces/fanout/configmaps" \

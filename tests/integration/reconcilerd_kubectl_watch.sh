@@ -271,6 +271,12 @@ test_field_validation_strict_warn_ignore() {
     [ "$(grep -i '^Warning:' "$TEST_TMP/h-Warn" | tr -d '\r')" = 'Warning: 299 - "unknown field \"datta\" (not declared in Kubernetes 1.30 ConfigMap; did you mean \"data\"?)"' ] ||
         fail "Warn header: $(cat "$TEST_TMP/h-Warn")"
     [ "$(body_of "$out" | jget '"datta" in d, d["data"]')" = "(False, {'x': 'y'})" ] || fail "Warn stored: $out"
+    # an update under Warn drops it too, and managedFields claim nothing that is not stored
+    out=$("${CURL[@]}" -s -w '\nHTTP %{http_code}\n' -X PATCH -H 'Authorization: Bearer admin-token' "${MERGE[@]}" \
+        "$API/api/v1/namespaces/default/configmaps/fv-warn?fieldValidation=Warn" -d '{"datta":{"c":"d"},"data":{"x":"z"}}')
+    [ "$(code_of "$out")" = 200 ] || fail "Warn patch: $out"
+    [ "$(body_of "$out" | jget '"datta" in d, d["data"], "f:datta" in json.dumps(d["metadata"].get("managedFields"))')" = "(False, {'x': 'z'}, False)" ] ||
+        fail "Warn patch stored or claimed datta: $out"
     out=$(cat "$TEST_TMP/b-Strict")
     [ "$(code_of "$out")" = 422 ] || fail "Strict: $out"
     [ "$(body_of "$out" | jget 'd["reason"], [(c["reason"], c["field"]) for c in d["details"]["causes"]]')" = "('Invalid', [('FieldValueNotSupported', 'datta')])" ] || fail "Strict body: $out"
