@@ -55,6 +55,28 @@ make_pki() {
         -days 1 -extfile "$d/ext" -out "$d/server.crt" >/dev/null 2>&1 || fail "openssl: sign"
 }
 
+# ---- API test helpers --------------------------------------------------------------
+
+# stop_checked PID LOG: SIGTERM, then asserts a clean exit (0: no leak report) and no
+# sanitizer report in LOG.
+stop_checked() {
+    kill -TERM "$1"
+    local rc=0
+    wait "$1" || rc=$?
+    if [ $rc -ne 0 ] || grep -Eq 'runtime error|AddressSanitizer|LeakSanitizer' "$2"; then
+        tail -60 "$2"
+        fail "$(basename "$2" .log) exited $rc or reported a sanitizer error"
+    fi
+}
+
+# For replies printed as the body, then "HTTP <code>" on a last line (curl -w '\nHTTP %{http_code}\n').
+code_of() { tail -n1 <<<"$1" | awk '{print $2}'; }
+body_of() { sed '$d' <<<"$1"; }
+# jget EXPR: evaluates the Python expression EXPR with d = the JSON on stdin, prints it.
+jget() { python3 -c 'import json,sys; d=json.load(sys.stdin); exec("print(("+sys.argv[1]+"))")' "$1"; }
+JSON=(-H 'Content-Type: application/json')
+MERGE=(-H 'Content-Type: application/merge-patch+json')
+
 run_tests() {
     local suite t rc log
     suite=$(basename "$(dirname "$0")")/$(basename "$0" .sh)

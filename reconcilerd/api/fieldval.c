@@ -46,6 +46,31 @@ void api_fieldval_warning(const char *text, char *buf, size_t len)
     buf[o] = '\0';
 }
 
+json_t *api_fieldval_at(const json_t *obj, const char *field)
+{
+    char buf[1024];
+    if (!obj || !field || snprintf(buf, sizeof(buf), "%s", field) >= (int)sizeof(buf))
+        return NULL;
+    json_t *cur = (json_t *)obj;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ".", &save); t && cur; t = strtok_r(NULL, ".", &save)) {
+        char *br = strchr(t, '[');
+        if (br)
+            *br = '\0';
+        if (*t) {
+            if (json_is_array(cur) && strspn(t, "0123456789") == strlen(t))
+                cur = json_array_get(cur, strtoul(t, NULL, 10));
+            else
+                cur = json_object_get(cur, t);
+        }
+        while (br && cur) {
+            cur = json_array_get(cur, strtoul(br + 1, NULL, 10));
+            br = strchr(br + 1, '[');
+        }
+    }
+    return cur;
+}
+
 bool api_fieldval_drop(json_t *obj, const char *field)
 {
     char path[1024];
@@ -59,22 +84,7 @@ bool api_fieldval_drop(json_t *obj, const char *field)
     json_t *cur = obj;
     if (last) {
         *last = '\0';
-        char *save = NULL;
-        for (char *t = strtok_r(path, ".", &save); t && cur; t = strtok_r(NULL, ".", &save)) {
-            char *br = strchr(t, '[');
-            if (br)
-                *br = '\0';
-            if (*t) {
-                if (json_is_array(cur) && strspn(t, "0123456789") == strlen(t))
-                    cur = json_array_get(cur, strtoul(t, NULL, 10));
-                else
-                    cur = json_object_get(cur, t);
-            }
-            while (br && cur) {
-                cur = json_array_get(cur, strtoul(br + 1, NULL, 10));
-                br = strchr(br + 1, '[');
-            }
-        }
+        cur = api_fieldval_at(obj, path);
     }
     return json_is_object(cur) && json_object_del(cur, key) == 0;
 }

@@ -23,6 +23,10 @@ void api_fieldval_unknown_text(const char *field, const char *message, char *buf
  * never in the middle of an escape). */
 void api_fieldval_warning(const char *text, char *buf, size_t len);
 
+/* The value at field (dot-separated keys, `[i]` or numeric segments for list items:
+ * "spec.containers[0].image" or "spec.containers.0.image"), borrowed, or NULL. */
+json_t *api_fieldval_at(const json_t *obj, const char *field);
+
 /* Removes the member at field (dot-separated keys, `[i]` or numeric segments for list
  * items) from obj. Returns whether it was there. */
 bool api_fieldval_drop(json_t *obj, const char *field);

@@ -163,31 +163,6 @@ static void respond_object(struct api_req *r, int code, const json_t *obj)
     httpd_respond_json(r->req, code, obj);
 }
 
-/* The value at an issue's field path ("spec.containers[0].image" or "...containers.0.image"),
- * borrowed, or NULL. */
-static const json_t *value_at(const json_t *obj, const char *field)
-{
-    char buf[1024];
-    snprintf(buf, sizeof(buf), "%s", field);
-    const json_t *cur = obj;
-    char *save = NULL;
-    for (char *t = strtok_r(buf, ".", &save); t && cur; t = strtok_r(NULL, ".", &save)) {
-        char *br = strchr(t, '[');
-        if (br)
-            *br = '\0';
-        if (*t) {
-            if (json_is_array(cur) && strspn(t, "0123456789") == strlen(t))
-                cur = json_array_get(cur, strtoul(t, NULL, 10));
-            else
-                cur = json_object_get(cur, t);
-        }
-        while (br && cur) {
-            cur = json_array_get(cur, strtoul(br + 1, NULL, 10));
-            br = strchr(br + 1, '[');
-        }
-    }
-    return cur;
-}
 
 static bool issue_is_unknown_field(const struct schema_issue *is)
 {
@@ -248,7 +223,7 @@ static int validate(struct api_req *r, json_t *obj, json_t **status)
             httpd_add_header(r->req, "Warning", w);
             continue;
         }
-        const json_t *v = value_at(obj, is->field);
+        const json_t *v = api_fieldval_at(obj, is->field);
         bool required = strstr(is->message, "required") || strstr(is->message, "Required");
         const char *reason = required               ? "FieldValueRequired"
                              : issue_is_unknown_field(is) ? "FieldValueNotSupported"

@@ -27,13 +27,7 @@ restart_api() {
 
 # stop_api: SIGTERM, then asserts a clean exit (0: no leak report) and no sanitizer report.
 stop_api() {
-    kill -TERM "$PID"
-    local rc=0
-    wait "$PID" || rc=$?
-    if [ $rc -ne 0 ] || grep -Eq 'runtime error|AddressSanitizer|LeakSanitizer' "$TEST_TMP/reconcilerd.log"; then
-        tail -60 "$TEST_TMP/reconcilerd.log"
-        fail "reconcilerd exited $rc or reported a sanitizer error"
-    fi
+    stop_checked "$PID" "$TEST_TMP/reconcilerd.log"
 }
 
 # req METHOD PATH [curl args...]: prints the body, then "HTTP <code>" on the last line.
@@ -44,12 +38,8 @@ req() {
 }
 
 # code_of: the status code from req's output.
-code_of() { tail -n1 <<<"$1" | awk '{print $2}'; }
-body_of() { sed '$d' <<<"$1"; }
-jget() { python3 -c 'import json,sys; d=json.load(sys.stdin); exec("print(("+sys.argv[1]+"))")' "$1"; }
 
 CM='{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cfg","labels":{"app":"web"}},"data":{"a":"1"}}'
-JSON=(-H 'Content-Type: application/json')
 
 test_crud_with_curl() {
     start_api

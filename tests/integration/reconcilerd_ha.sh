@@ -27,8 +27,6 @@ fail() {
 }
 
 LEASE=/apis/coordination.k8s.io/v1/namespaces/bosun-system/leases/bosun-controllers
-JSON=(-H 'Content-Type: application/json')
-jget() { python3 -c 'import json,sys; d=json.load(sys.stdin); exec("print(("+sys.argv[1]+"))")' "$1"; }
 
 # start_etcd: one etcd member on free loopback ports; sets ETCD.
 start_etcd() {

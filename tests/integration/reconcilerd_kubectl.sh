@@ -59,13 +59,7 @@ EOF
 
 # stop_cluster: SIGTERM, then asserts a clean exit and no sanitizer report.
 stop_cluster() {
-    kill -TERM "$PID"
-    local rc=0
-    wait "$PID" || rc=$?
-    if [ $rc -ne 0 ] || grep -Eq 'runtime error|AddressSanitizer|LeakSanitizer' "$TEST_TMP/reconcilerd.log"; then
-        tail -60 "$TEST_TMP/reconcilerd.log"
-        fail "reconcilerd exited $rc or reported a sanitizer error"
-    fi
+    stop_checked "$PID" "$TEST_TMP/reconcilerd.log"
 }
 
 # as TOKEN METHOD PATH [curl args]: body, then "HTTP <code>".
@@ -74,10 +68,6 @@ as() {
     shift 3
     "${CURL[@]}" -s -X "$m" -H "Authorization: Bearer $t" -w '\nHTTP %{http_code}\n' "$@" "$API$p"
 }
-code_of() { tail -n1 <<<"$1" | awk '{print $2}'; }
-body_of() { sed '$d' <<<"$1"; }
-jget() { python3 -c 'import json,sys; d=json.load(sys.stdin); exec("print(("+sys.argv[1]+"))")' "$1"; }
-JSON=(-H 'Content-Type: application/json')
 
 pod_json() { # name [nodeName] [annotations-json]
     echo "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"$1\",\"annotations\":${3:-{\}}},\"spec\":{${2:+\"nodeName\":\"$2\",}\"containers\":[{\"name\":\"c\",\"image\":\"busybox:1.35\"}]}}"
