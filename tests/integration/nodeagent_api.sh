@@ -123,8 +123,8 @@ waiting_reason_is() {
 pod_phase_is() { [ "$(get "/api/v1/namespaces/default/pods/$1" | jq -r .status.phase)" = "$2" ]; }
 gone() { [ "$("${CURL[@]}" -s -o /dev/null -w '%{http_code}' "$API$1")" = 404 ]; }
 
-test_api_pods_run_report_and_go() {
-    api_setup
+# write_static_pod: the static pod "static" (container c, sleep) in the manifest dir.
+write_static_pod() {
     cat >"$MAN/static.yaml" <<EOF
 apiVersion: v1
 kind: Pod
@@ -137,6 +137,11 @@ spec:
     image: busybox:1.35
     command: ["sleep", "3600"]
 EOF
+}
+
+test_api_pods_run_report_and_go() {
+    api_setup
+    write_static_pod
     start_agent
 
     # Registration: addresses, the logs port, nodeInfo, Ready, podCIDR.
@@ -196,18 +201,7 @@ EOF
 test_kubelet_events_in_kubectl_describe() {
     api_setup
     kube_setup
-    cat >"$MAN/static.yaml" <<EOF
-apiVersion: v1
-kind: Pod
-metadata:
-  name: static
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: c
-    image: busybox:1.35
-    command: ["sleep", "3600"]
-EOF
+    write_static_pod
     start_agent
     create_pod hello busybox:1.35 '["sleep", "3600"]'
     wait_for 30 pod_phase_is hello Running || fail "hello: $(get /api/v1/namespaces/default/pods/hello)"

@@ -11,20 +11,13 @@
 # does.
 . "$(dirname "$0")/../lib.sh"
 
-PY=/usr/bin/python3
-
-need_tools() {
-    command -v kubectl >/dev/null || skip "kubectl not on PATH"
-    command -v openssl >/dev/null || skip "openssl missing"
-    [ -x $PY ] || skip "$PY missing"
-}
+PY=/usr/bin/python3 # Debian's, with python3-kubernetes
 
 # start_cluster [reconcilerd flags...]: reconcilerd serving HTTPS + kubeconfig with the
 # contexts admin (system:masters), viewer (bosun:viewer), node (system:node:n1),
 # sched (bosun:scheduler), gitsync (bosun:gitsync), each a token and the CA's data.
 # Sets PORT API CURL K KC.
 start_cluster() {
-    need_tools
     cat >"$TEST_TMP/tokens.csv" <<'EOF'
 admin-token,admin,1,"system:masters"
 viewer-token,viewer,2,"bosun:viewer"
@@ -32,41 +25,7 @@ node-token,system:node:n1,3,"system:nodes"
 sched-token,system:scheduler,4,"bosun:scheduler"
 gitsync-token,gitsync,5,"bosun:gitsync"
 EOF
-    make_pki "$TEST_TMP/pki"
-    PORT=$(free_port)
-    API=https://127.0.0.1:$PORT
-    CURL=(curl --cacert "$TEST_TMP/pki/ca.crt")
-    "$BOSUN_BIN/reconcilerd" --listen "127.0.0.1:$PORT" --data-dir "$TEST_TMP/data" \
-        --tls-cert-file "$TEST_TMP/pki/server.crt" --tls-private-key-file "$TEST_TMP/pki/server.key" \
-        --token-auth-file "$TEST_TMP/tokens.csv" "$@" >>"$TEST_TMP/reconcilerd.log" 2>&1 &
-    PID=$!
-    defer "kill $PID"
-    wait_for 15 "${CURL[@]}" -sf "$API/healthz" || { cat "$TEST_TMP/reconcilerd.log"; fail "reconcilerd did not start"; }
-    KC=$TEST_TMP/kubeconfig
-    {
-        echo "apiVersion: v1"
-        echo "kind: Config"
-        echo "clusters:"
-        echo "- {name: bosun, cluster: {server: \"$API\", certificate-authority-data: $(base64 -w0 <"$TEST_TMP/pki/ca.crt")}}"
-        echo "users:"
-        for u in admin viewer node sched gitsync; do echo "- {name: $u, user: {token: $u-token}}"; done
-        echo "contexts:"
-        for u in admin viewer node sched gitsync; do echo "- {name: $u, context: {cluster: bosun, user: $u, namespace: default}}"; done
-        echo "current-context: admin"
-    } >"$KC"
-    K=(kubectl --kubeconfig "$KC" --cache-dir "$TEST_TMP/kcache" --request-timeout 20s)
-}
-
-# stop_cluster: SIGTERM, then asserts a clean exit and no sanitizer report.
-stop_cluster() {
-    stop_checked "$PID" "$TEST_TMP/reconcilerd.log"
-}
-
-# as TOKEN METHOD PATH [curl args]: body, then "HTTP <code>".
-as() {
-    local t=$1 m=$2 p=$3
-    shift 3
-    "${CURL[@]}" -s -X "$m" -H "Authorization: Bearer $t" -w '\nHTTP %{http_code}\n' "$@" "$API$p"
+    start_https_api "admin viewer node sched gitsync" "$@"
 }
 
 pod_json() { # name [nodeName] [annotations-json]
@@ -126,7 +85,7 @@ test_kubectl_forbidden_messages_and_auth_can_i() {
     as admin-token POST /api/v1/namespaces/default/pods "${JSON[@]}" -d "$(pod_json unbound)" >/dev/null
     out=$(as sched-token POST /api/v1/namespaces/default/pods/unbound/binding "${JSON[@]}" -d '{"metadata":{"name":"unbound"},"target":{"kind":"Node","name":"n1"}}')
     [ "$(code_of "$out")" = 201 ] || fail "bind: $out"
-    stop_cluster
+    stop_https_api
 }
 
 # can_i_listed LIST_OUTPUT VERB RESOURCE[.GROUP][/SUB] [NAME]: whether a line of
@@ -203,7 +162,7 @@ test_kubectl_auth_can_i_list_tells_the_enforced_rules() {
             [ "${got%% *}" = "$want" ] || fail "$c: can-i $verb ${args[*]} says '$got', --list says $want"
         done
     done
-    stop_cluster
+    stop_https_api
 }
 
 # The node may read the Secrets and ConfigMaps its pods use, nothing else (Kubernetes'
@@ -255,7 +214,7 @@ test_node_reads_only_the_secrets_and_configmaps_of_its_pods() {
     as node-token DELETE /api/v1/namespaces/default/pods/uses "${JSON[@]}" -d '{"gracePeriodSeconds":0}' >/dev/null
     out=$(as node-token GET /api/v1/namespaces/default/secrets/s1)
     [ "$(code_of "$out")" = 403 ] || fail "s1 after the pod left: $out"
-    stop_cluster
+    stop_https_api
 }
 
 test_per_user_request_rate_and_watch_limits() {
@@ -284,7 +243,7 @@ test_per_user_request_rate_and_watch_limits() {
     sleep 1
     out=$("${CURL[@]}" -s -w '\nHTTP %{http_code}\n' -H 'Authorization: Bearer admin-token' "$API/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=1")
     [ "$(code_of "$out")" = 200 ] || fail "slot not given back: $out"
-    stop_cluster
+    stop_https_api
 }
 
 test_namespace_termination() {
@@ -308,7 +267,7 @@ test_namespace_termination() {
     [ "$(code_of "$out")" = 200 ] || fail "final delete: $out"
     wait_for 10 sh -c "! ${K[*]} get namespace t1 >/dev/null 2>&1" || fail "namespace not removed"
     out=$("${K[@]}" delete namespace default 2>&1) && fail "deleted default"
-    stop_cluster
+    stop_https_api
 }
 
 test_foreground_deletion_finalizers_and_dry_run() {
@@ -339,7 +298,7 @@ test_foreground_deletion_finalizers_and_dry_run() {
     as admin-token POST /api/v1/namespaces/default/configmaps "${JSON[@]}" -d "{\"metadata\":{\"name\":\"d2\",\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"name\":\"o2\",\"uid\":\"$uid\"}]}}" >/dev/null
     "${K[@]}" delete configmap o2 --cascade=orphan >/dev/null
     [ "$("${K[@]}" get configmap d2 -o jsonpath='{.metadata.ownerReferences}')" = "" ] || fail "orphan kept the reference"
-    stop_cluster
+    stop_https_api
 }
 
 test_kubectl_server_side_apply_conflicts() {
@@ -374,7 +333,7 @@ EOF
     sed -i 's/a: "1"/a: "5"/' "$TEST_TMP/cm.yaml"
     out=$("${K[@]}" apply --server-side --field-manager other -f "$TEST_TMP/cm.yaml" 2>&1) && fail "shared field changed: $out"
     grep -qF 'conflict with "kubectl": .data.a' <<<"$out" || fail "apply-vs-apply message: $out"
-    stop_cluster
+    stop_https_api
 }
 
 test_kubectl_diff_edit_patch_annotate_delete_create() {
@@ -415,7 +374,7 @@ test_kubectl_diff_edit_patch_annotate_delete_create() {
     out=$("${K[@]}" get leases -A 2>&1)
     out=$("${K[@]}" get cm cfg)
     grep -Eq '^NAME +DATA +AGE' <<<"$out" || fail "cm table: $out"
-    stop_cluster
+    stop_https_api
 }
 
 # A fake kubelet for logs: /containerLogs/{ns}/{pod}/{c}?follow=true streams three lines.
@@ -463,7 +422,7 @@ test_kubectl_describe_events_and_logs_follow() {
     grep -q 'line 0 /containerLogs/default/web/c' <<<"$out" || fail "logs body: $out"
     out=$(timeout 10 "${K[@]}" logs -f web 2>&1) || fail "logs -f: $out"
     [ "$(grep -c '^line ' <<<"$out")" = 3 ] || fail "logs -f lines: $out"
-    stop_cluster
+    stop_https_api
 }
 
 test_kubectl_rollout_status() {
@@ -496,7 +455,7 @@ EOF
     grep -q 'deployment "web" successfully rolled out' <<<"$out" || fail "rollout output: $out"
     out=$("${K[@]}" get deploy web --no-headers)
     grep -Eq '^web +2/2 +2 +2 ' <<<"$out" || fail "deploy table: $out"
-    stop_cluster
+    stop_https_api
 }
 
 run_tests

@@ -13,73 +13,17 @@
 # reconcilerd serves a certificate from a throwaway openssl CA the kubeconfig trusts.
 . "$(dirname "$0")/../lib.sh"
 
-PY=/usr/bin/python3
-
-need_tools() {
-    command -v kubectl >/dev/null || skip "kubectl not on PATH"
-    command -v openssl >/dev/null || skip "openssl missing"
-    [ -x $PY ] || skip "$PY missing"
-}
-
-# make_pki DIR: a CA (ca.crt, ca.key) and a serving certificate for 127.0.0.1 signed by it.
-make_pki() {
-    local d=$1
-    mkdir -p "$d"
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-        -subj /CN=bosun-test-ca -keyout "$d/ca.key" -out "$d/ca.crt" \
-        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
-        >/dev/null 2>&1 || fail "openssl: CA"
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
-        -keyout "$d/server.key" -out "$d/server.csr" >/dev/null 2>&1 || fail "openssl: CSR"
-    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' >"$d/ext"
-    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
-        -days 1 -extfile "$d/ext" -out "$d/server.crt" >/dev/null 2>&1 || fail "openssl: sign"
-}
+PY=/usr/bin/python3 # Debian's, with python3-kubernetes
 
 # start_cluster [reconcilerd flags...]: reconcilerd serving HTTPS + a kubeconfig with the
 # contexts admin (system:masters), viewer (bosun:viewer) and bad (a token not in the
 # file). Sets PORT API CURL K KC.
 start_cluster() {
-    need_tools
     cat >"$TEST_TMP/tokens.csv" <<'EOF'
 admin-token,admin,1,"system:masters"
 viewer-token,viewer,2,"bosun:viewer"
 EOF
-    make_pki "$TEST_TMP/pki"
-    PORT=$(free_port)
-    API=https://127.0.0.1:$PORT
-    CURL=(curl --cacert "$TEST_TMP/pki/ca.crt")
-    "$BOSUN_BIN/reconcilerd" --listen "127.0.0.1:$PORT" --data-dir "$TEST_TMP/data" \
-        --tls-cert-file "$TEST_TMP/pki/server.crt" --tls-private-key-file "$TEST_TMP/pki/server.key" \
-        --token-auth-file "$TEST_TMP/tokens.csv" "$@" >>"$TEST_TMP/reconcilerd.log" 2>&1 &
-    PID=$!
-    defer "kill $PID"
-    wait_for 15 "${CURL[@]}" -sf "$API/healthz" || { cat "$TEST_TMP/reconcilerd.log"; fail "reconcilerd did not start"; }
-    KC=$TEST_TMP/kubeconfig
-    {
-        echo "apiVersion: v1"
-        echo "kind: Config"
-        echo "clusters:"
-        echo "- {name: bosun, cluster: {server: \"$API\", certificate-authority-data: $(base64 -w0 <"$TEST_TMP/pki/ca.crt")}}"
-        echo "users:"
-        for u in admin viewer bad; do echo "- {name: $u, user: {token: $u-token}}"; done
-        echo "contexts:"
-        for u in admin viewer bad; do echo "- {name: $u, context: {cluster: bosun, user: $u, namespace: default}}"; done
-        echo "current-context: admin"
-    } >"$KC"
-    K=(kubectl --kubeconfig "$KC" --cache-dir "$TEST_TMP/kcache" --request-timeout 20s)
-}
-
-# stop_cluster: SIGTERM, then asserts a clean exit and no sanitizer report.
-stop_cluster() {
-    stop_checked "$PID" "$TEST_TMP/reconcilerd.log"
-}
-
-# as TOKEN METHOD PATH [curl args]: body, then "HTTP <code>".
-as() {
-    local t=$1 m=$2 p=$3
-    shift 3
-    "${CURL[@]}" -s -X "$m" -H "Authorization: Bearer $t" -w '\nHTTP %{http_code}\n' "$@" "$API$p"
+    start_https_api "admin viewer bad" "$@"
 }
 
 # watch_bg FILE PATH: a curl watch as admin in the background, its output in FILE.
@@ -168,7 +112,7 @@ EOF
     # watch=1 (no resourceVersion): the synthetic ADDED of the existing pod, then live events
     [ "$(events "$TEST_TMP/w1")" = "ADDED:old ADDED:w1 MODIFIED:w1 DELETED:w1" ] ||
         fail "watch=1: $(cat "$TEST_TMP/w1")"
-    stop_cluster
+    stop_https_api
 }
 
 # 2, 3: BOOKMARKs only with allowWatchBookmarks=true (periodic at
@@ -240,7 +184,7 @@ EOF
     )
     [ "$out" = "ADDED pre BOOKMARK true ['ADDED', 'MODIFIED', 'MODIFIED', 'MODIFIED']" ] ||
         fail "sendInitialEvents: $out: $(cat "$TEST_TMP/init")"
-    stop_cluster
+    stop_https_api
 }
 
 # 4: fieldValidation: Warn → 201 + a Warning naming the field, Strict → 422, Ignore → 201
@@ -296,7 +240,7 @@ test_field_validation_strict_warn_ignore() {
     sed 's/name: kw/name: ki/' "$TEST_TMP/warn.yaml" >"$TEST_TMP/ignore.yaml"
     out=$("${K[@]}" apply --validate=false -f "$TEST_TMP/ignore.yaml" 2>&1) || fail "apply --validate=false: $out"
     [ "$out" = "configmap/ki created" ] || fail "apply --validate=false printed: $out"
-    stop_cluster
+    stop_https_api
 }
 
 # 5, 6: the request's grace period marks a bound pod (deletionTimestamp = now + 5 s,
@@ -358,7 +302,7 @@ test_graceful_delete_and_dry_run_store_nothing() {
     out=$("${K[@]}" delete deploy d --dry-run=server 2>&1) || fail "delete --dry-run=server: $out"
     [ "$out" = 'deployment.apps "d" deleted (server dry run)' ] || fail "delete printed: $out"
     [ "$(state)" = "$rv 0 1 " ] || fail "kubectl delete --dry-run=server changed it: $(state)"
-    stop_cluster
+    stop_https_api
 }
 
 # 7-11, 15: label selector operators (API and kubectl -l), short names, AlreadyExists,
@@ -449,7 +393,7 @@ EOF
     [ -n "$holder" ] || fail "leader lease without holder"
     [ "$out" = "$(printf '%s\n' 'NAMESPACE NAME HOLDER' "bosun-system bosun-controllers $holder" 'default mine me')" ] ||
         fail "kubectl get leases -A: $out"
-    stop_cluster
+    stop_https_api
 }
 
 # 12-14: kubectl scale then the read-back; a strategic merge patch that adds an env var
@@ -514,7 +458,7 @@ assert any("Response Status: 201 Created" in l for l in lines), lines
 assert lines[-1] == "namespace/y created", lines[-1]
 EOF
     [ "$("${K[@]}" get namespace y -o jsonpath='{.metadata.name} {.status.phase}')" = "y Active" ] || fail "namespace y"
-    stop_cluster
+    stop_https_api
 }
 
 # 17: the Python client with a bearer token over HTTPS: list, create, patch, delete, and
@@ -564,7 +508,7 @@ try:
 except client.exceptions.ApiException as e:
     assert e.status == 401, e
 EOF
-    stop_cluster
+    stop_https_api
 }
 
 run_tests

@@ -549,10 +549,10 @@ static int record_offsets(const char *path, size_t *offs, int max, size_t *size)
     return k;
 }
 
-static void test_store_cuts_off_torn_tail(void **state)
+/* Writes /k/0../k/9 (revisions 1..10) into a new store and closes it; path = its log
+ * segment, offs[] = where each record starts, *end = where the last one ends. */
+static void ten_records(struct fx *f, char *path, size_t path_len, size_t *offs, size_t *end)
 {
-    struct fx *f = *state;
-    struct bosun_err err = {0};
     f->st = open_store(f->sdir, 0);
     for (int i = 0; i < 10; i++) {
         char key[32];
@@ -561,12 +561,18 @@ static void test_store_cuts_off_torn_tail(void **state)
     }
     store_close(f->st);
     f->st = NULL;
+    wal_path(f, path, path_len, 1);
+    assert_int_equal(record_offsets(path, offs, 32, end), 10);
+}
 
+static void test_store_cuts_off_torn_tail(void **state)
+{
+    struct fx *f = *state;
+    struct bosun_err err = {0};
     char path[512];
     size_t offs[32];
     size_t size;
-    wal_path(f, path, sizeof(path), 1);
-    assert_int_equal(record_offsets(path, offs, 32, &size), 10);
+    ten_records(f, path, sizeof(path), offs, &size);
     /* cut the last record in the middle, as a crash during its write would */
     size_t cut_at = offs[9] + (size - offs[9]) / 2;
     assert_int_equal(truncate(path, (off_t)cut_at), 0);
@@ -602,19 +608,10 @@ static void test_store_zero_filled_log_tail_is_a_clean_end(void **state)
 {
     struct fx *f = *state;
     struct bosun_err err = {0};
-    f->st = open_store(f->sdir, 0);
-    for (int i = 0; i < 10; i++) {
-        char key[32];
-        snprintf(key, sizeof(key), "/k/%d", i);
-        put(f->st, key, i);
-    }
-    store_close(f->st);
-    f->st = NULL;
     char path[512];
     size_t offs[32];
     size_t end;
-    wal_path(f, path, sizeof(path), 1);
-    assert_int_equal(record_offsets(path, offs, 32, &end), 10);
+    ten_records(f, path, sizeof(path), offs, &end);
     struct stat sb;
     assert_int_equal(stat(path, &sb), 0);
     assert_true((size_t)sb.st_size > end); /* zero-filled ahead of the last record */
@@ -650,20 +647,10 @@ static void test_store_refuses_corruption_in_the_middle(void **state)
 {
     struct fx *f = *state;
     struct bosun_err err = {0};
-    f->st = open_store(f->sdir, 0);
-    for (int i = 0; i < 10; i++) {
-        char key[32];
-        snprintf(key, sizeof(key), "/k/%d", i);
-        put(f->st, key, i);
-    }
-    store_close(f->st);
-    f->st = NULL;
-
     char path[512];
     size_t offs[32];
     size_t size;
-    wal_path(f, path, sizeof(path), 1);
-    assert_int_equal(record_offsets(path, offs, 32, &size), 10);
+    ten_records(f, path, sizeof(path), offs, &size);
 
     /* a flipped bit inside record 5's value */
     corrupt_byte(path, offs[4] + 40);
