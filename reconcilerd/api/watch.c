@@ -114,6 +114,19 @@ static bool matches(const struct watcher *w, const json_t *obj)
     return true;
 }
 
+/* One ERROR event carrying a Status, then the end of the stream; w->mu held. */
+static void end_with_error_locked(struct watcher *w, int code, const char *reason,
+                                  const char *msg)
+{
+    json_t *st = api_status_new(code, reason, msg);
+    send_event_locked(w, "ERROR", st);
+    json_decref(st);
+    if (!w->ending) {
+        w->ending = true;
+        httpd_stream_close(w->s);
+    }
+}
+
 static void on_event(const struct store_event *ev, void *ud)
 {
     struct watcher *w = ud;
@@ -126,13 +139,7 @@ static void on_event(const struct store_event *ev, void *ud)
         char msg[128];
         snprintf(msg, sizeof(msg), "too old resource version: %" PRIu64 " (%" PRIu64 ")",
                  w->last_rev, ev->rev);
-        json_t *st = api_status_new(410, "Expired", msg);
-        send_event_locked(w, "ERROR", st);
-        json_decref(st);
-        if (!w->ending) {
-            w->ending = true;
-            httpd_stream_close(w->s);
-        }
+        end_with_error_locked(w, 410, "Expired", msg);
         goto out;
     }
     if (w->raw) {
@@ -321,15 +328,9 @@ static bool parse_bool(const char *s)
 
 static void send_error_and_end(struct watcher *w, int code, const char *reason, const char *msg)
 {
-    json_t *st = api_status_new(code, reason, msg);
     pthread_mutex_lock(&w->mu);
-    send_event_locked(w, "ERROR", st);
-    if (!w->ending) {
-        w->ending = true;
-        httpd_stream_close(w->s);
-    }
+    end_with_error_locked(w, code, reason, msg);
     pthread_mutex_unlock(&w->mu);
-    json_decref(st);
 }
 
 void api_watch_serve(struct api_req *r, struct label_selector *ls, struct field_selector *fs,

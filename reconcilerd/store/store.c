@@ -442,26 +442,20 @@ static const char prealloc_zeros[PREALLOC_STEP];
 /* Writes buf at off followed by `zeros` zero bytes, in one call where it can. */
 static int write_with_zeros(int fd, const char *buf, size_t len, size_t zeros, off_t off)
 {
+    struct iovec iov[2] = {{(void *)buf, len}, {(void *)prealloc_zeros, zeros}};
+    ssize_t n = pwritev(fd, iov, zeros ? 2 : 1, off);
+    if (n == (ssize_t)(len + zeros))
+        return 0;
+    if (n < 0 && errno != EINTR)
+        return -errno;
+    /* short (or interrupted): the rest piece by piece */
+    size_t done = n > 0 ? (size_t)n : 0;
     int rc = 0;
-    if (zeros) {
-        struct iovec iov[2] = {{(void *)buf, len}, {(void *)prealloc_zeros, zeros}};
-        ssize_t n = pwritev(fd, iov, 2, off);
-        if (n == (ssize_t)(len + zeros))
-            return 0;
-        if (n < 0 && errno != EINTR)
-            return -errno;
-        if (n < 0)
-            n = 0;
-        /* short: finish whatever is left piece by piece */
-        if ((size_t)n < len) {
-            rc = write_all_at(fd, buf + n, len - (size_t)n, off + n);
-            n = (ssize_t)len;
-        }
-        if (rc == 0)
-            rc = write_all_at(fd, prealloc_zeros, len + zeros - (size_t)n, off + n);
-        return rc;
+    if (done < len) {
+        rc = write_all_at(fd, buf + done, len - done, off + (off_t)done);
+        done = len;
     }
-    return write_all_at(fd, buf, len, off);
+    return rc ? rc : write_all_at(fd, prealloc_zeros, len + zeros - done, off + (off_t)done);
 }
 
 /* Writes and syncs one batch at good_off, zero-filling the log another PREALLOC_STEP ahead
@@ -562,7 +556,22 @@ static void fail_reqs(struct req *r, int rc, const char *cause)
     }
 }
 
-static int write_result(struct req *req, json_t **out, struct bosun_err *err);
+/* A failed req's error, as its writer reports it. */
+static int req_error(const struct req *req, struct bosun_err *err)
+{
+    return err_set(err, req->rc, "store: %s %s: %s", wop_verb(req->op), req->key, req->cause);
+}
+
+/* Drops what a completed req holds. */
+static void req_release(struct req *req)
+{
+    store_item_unref(req->item);
+    store_item_unref(req->prev);
+    json_decref(req->copy);
+    req->item = req->prev = NULL;
+    req->copy = NULL;
+}
+
 /* Hands every req its result: wakes a synchronous writer, or calls an asynchronous one's
  * callback. Runs without st->mu, so callbacks do not hold up the writers. */
 static void complete_reqs(struct req *r)
@@ -572,12 +581,13 @@ static void complete_reqs(struct req *r)
         if (r->done_fn) {
             /* The stored bytes (for a delete, the last state) are the caller's result. */
             struct bosun_err err = {0};
-            const char *json = r->item ? store_item_raw(r->item) : NULL;
-            size_t len = r->item ? r->item->raw_len : 0;
-            if (r->rc)
-                err_set(&err, r->rc, "store: %s %s: %s", wop_verb(r->op), r->key, r->cause);
-            r->done_fn(r->rc, r->rc ? NULL : json, r->rc ? 0 : len, &err, r->done_ud);
-            write_result(r, NULL, NULL);
+            if (r->rc) {
+                req_error(r, &err);
+                r->done_fn(r->rc, NULL, 0, &err, r->done_ud);
+            } else {
+                r->done_fn(0, store_item_raw(r->item), r->item->raw_len, &err, r->done_ud);
+            }
+            req_release(r);
             free(r);
         } else {
             sem_post(&r->done);
@@ -1988,16 +1998,14 @@ out:
     return r;
 }
 
-/* The result of a completed req: 0 and *out (may be NULL), or its error. Releases what
- * the req held. */
+/* The result of a completed synchronous req: 0 and *out (may be NULL), or its error.
+ * Releases what the req held. */
 static int write_result(struct req *req, json_t **out, struct bosun_err *err)
 {
     const char *verb = wop_verb(req->op);
     int r = 0;
     if (req->rc) {
-        r = req->rc;
-        if (err)
-            err_set(err, req->rc, "store: %s %s: %s", verb, req->key, req->cause);
+        r = req_error(req, err);
         goto out;
     }
     if (out) {
@@ -2018,11 +2026,7 @@ static int write_result(struct req *req, json_t **out, struct bosun_err *err)
         *out = v;
     }
 out:
-    store_item_unref(req->item);
-    store_item_unref(req->prev);
-    json_decref(req->copy);
-    req->item = req->prev = NULL;
-    req->copy = NULL;
+    req_release(req);
     return r;
 }
 
