@@ -84,6 +84,15 @@ PY
     # Another write fails the same way, and the server is still up.
     code=$(create "full-again")
     [ "$code" = 500 ] || fail "second write on a full disk: $code"
+    # An update (answered once durable, like a create) fails too and leaves the object as
+    # it was.
+    code=$(curl -s -o "$TEST_TMP/resp" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+        -H 'Content-Type: application/merge-patch+json' -X PATCH \
+        "$API/api/v1/namespaces/default/configmaps/before-1" -d "{\"data\":{\"k\":\"$(printf '%0300d' 7)\"}}")
+    [ "$code" = 500 ] || fail "an update on a full disk answered $code: $(cat "$TEST_TMP/resp")"
+    grep -q "no space left on device" "$TEST_TMP/resp" || fail "the update's 500: $(cat "$TEST_TMP/resp")"
+    curl -s -H "Authorization: Bearer $TOKEN" "$API/api/v1/namespaces/default/configmaps/before-1" |
+        grep -q "before-1-$(printf '%0300d' 0)" || fail "the failed update changed before-1"
     kill -0 "$API_PID" || fail "reconcilerd died on a full disk"
 
     # Space returns: writes work again without a restart.

@@ -860,6 +860,26 @@ static void test_httpd_later_ready_before_the_handler_returns_answers_at_once(vo
     httpc_resp_free(&resp);
 }
 
+static void test_httpd_later_for_a_client_that_left_is_answered_into_the_void(void **state)
+{
+    struct fixture *f = *state;
+    int fd = connect_and_send(f, "GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_true(wait_for(f, later_at_least, 1, 5000));
+    usleep(20 * 1000); /* parked */
+    close(fd);         /* the client gives up before the result is in */
+    usleep(20 * 1000);
+    httpd_later_ready(f->later[0]);
+    for (int i = 0; i < 250 && __atomic_load_n(&f->later_answered, __ATOMIC_SEQ_CST) < 1; i++)
+        usleep(20 * 1000);
+    assert_int_equal(__atomic_load_n(&f->later_answered, __ATOMIC_SEQ_CST), 1);
+    /* and the server goes on serving */
+    struct httpc_resp resp;
+    struct bosun_err err = {0};
+    assert_int_equal(httpc_request(f->cli, "GET", "/later-now", NULL, NULL, 0, 0, &resp, &err), 0);
+    assert_int_equal(resp.status, 200);
+    httpc_resp_free(&resp);
+}
+
 static void *ready_after_100ms(void *arg)
 {
     usleep(100 * 1000);
@@ -891,6 +911,8 @@ int main(void)
             test_httpd_later_ready_before_the_handler_returns_answers_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_httpd_stop_waits_for_requests_answered_later, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_httpd_later_for_a_client_that_left_is_answered_into_the_void, setup, teardown),
         cmocka_unit_test_setup_teardown(test_httpd_round_trips_methods_headers_and_body, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_httpd_passes_bearer_token_and_headers, setup,
