@@ -785,9 +785,7 @@ static void later_write_answer(struct httpd_req *req, void *ud)
     snprintf(r.qualified, sizeof(r.qualified), "%s", lw->qualified);
     snprintf(r.path.name, sizeof(r.path.name), "%s", lw->name);
     snprintf(r.path.sub, sizeof(r.path.sub), "%s", lw->sub);
-    if (lw->rc == -ENOENT) {
-        respond_not_found(&r, lw->name);
-    } else if (lw->rc) {
+    if (lw->rc) { /* the sync failed: refusals (404, 409) were answered by the handler */
         struct bosun_err err = {0};
         err_set(&err, lw->rc, "%s", lw->cause ? lw->cause : strerror(-lw->rc));
         respond_store_error(&r, lw->rc, &err);
