@@ -31,7 +31,15 @@ int jsonx_set_new(json_t *root, const char *dotted_path, json_t *value);
  * "json: line L col C: what". */
 json_t *jsonx_loadb(const char *buf, size_t len, struct bosun_err *err);
 
-/* Compact serialisation with keys in insertion order; caller frees. NULL on ENOMEM. */
+/* jsonx_loadb's fast path alone: the object or array filling buf (whitespace around it
+ * allowed), exactly as json_loadb(buf, len, 0) reads it, or NULL when it leaves the input
+ * to jansson (every error, integers of 19 digits or more, real overflow, \u0000, nesting
+ * near jansson's limit). New reference. */
+json_t *jsonx_loadb_fast(const char *buf, size_t len);
+
+/* Compact serialisation with keys in insertion order, byte for byte what jansson's
+ * json_dumps(JSON_COMPACT | JSON_ENCODE_ANY) writes; caller frees. NULL on ENOMEM, or
+ * when a string is not UTF-8 (as with jansson). */
 char *jsonx_dumps(const json_t *value);
 
 /* A JSON string of s with every byte that is not part of valid UTF-8 replaced by U+FFFD:

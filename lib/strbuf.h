@@ -18,6 +18,15 @@ struct strbuf {
 };
 
 void strbuf_add(struct strbuf *b, const char *data, size_t n);
+/* Room for n more bytes (and a NUL after them) at b->p + b->len, for a writer that fills
+ * in place: it writes up to n bytes there, adds what it wrote to b->len and writes the
+ * NUL. NULL once an allocation failed. */
+char *strbuf_room(struct strbuf *b, size_t n);
 void strbuf_str(struct strbuf *b, const char *s);
+
+/* Copies src into dst (size bytes), cut to fit and always NUL-terminated when size > 0,
+ * as snprintf(dst, size, "%s", src) does without parsing a format. Returns strlen(src):
+ * the copy was cut when that is >= size. */
+size_t strbuf_copy(char *dst, size_t size, const char *src);
 
 #endif
