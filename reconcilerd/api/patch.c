@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/strbuf.h"
+
 #define PATH_MAX_LEN 1024
 
 /* ---------- RFC 7386 ---------- */
@@ -76,10 +78,13 @@ const char *api_patch_merge_key(const char *path)
  * PATH_MAX_LEN are cut (they then match no merge key: the list is replaced whole). */
 static void path_join(char *dst, const char *base, const char *key)
 {
-    int n = *base ? snprintf(dst, PATH_MAX_LEN, "%s.%s", base, key)
-                  : snprintf(dst, PATH_MAX_LEN, "%s", key);
-    if (n < 0 || n >= PATH_MAX_LEN)
-        dst[PATH_MAX_LEN - 1] = '\0';
+    size_t n = strbuf_copy(dst, PATH_MAX_LEN, base);
+    if (*base && n + 1 < PATH_MAX_LEN) {
+        dst[n] = '.';
+        strbuf_copy(dst + n + 1, PATH_MAX_LEN - n - 1, key);
+    } else if (!*base) {
+        strbuf_copy(dst, PATH_MAX_LEN, key);
+    }
 }
 
 static void path_items(char *dst, const char *base)
@@ -608,7 +613,9 @@ static json_t *fieldset_walk(const json_t *v, const char *path)
              !strcmp(k, "creationTimestamp") || !strcmp(k, "generation")))
             continue;
         path_join(cp, path, k);
-        if (snprintf(fk, sizeof(fk), "f:%s", k) >= (int)sizeof(fk))
+        fk[0] = 'f';
+        fk[1] = ':';
+        if (strbuf_copy(fk + 2, sizeof(fk) - 2, k) >= sizeof(fk) - 2)
             continue;
         if (json_is_object(c)) {
             json_object_set_new(fs, fk, fieldset_walk(c, cp));

@@ -10,9 +10,9 @@
 
 #include "lib/jscan.h"
 #include "lib/jsonx.h"
-#include "lib/strbuf.h"
 #include "lib/log.h"
 #include "lib/selector.h"
+#include "lib/strbuf.h"
 #include "lib/timeutil.h"
 #include "reconcilerd/api/body.h"
 #include "reconcilerd/api/fieldval.h"
@@ -84,9 +84,15 @@ static void uuid4(char out[37])
     random_bytes(b, sizeof(b));
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
+    static const char hex[] = "0123456789abcdef";
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *o++ = '-';
+        *o++ = hex[b[i] >> 4];
+        *o++ = hex[b[i] & 15];
+    }
+    *o = '\0';
 }
 
 static void now_rfc3339(char buf[32], int64_t plus_s)
@@ -782,9 +788,9 @@ static void later_write_answer(struct httpd_req *req, void *ud)
 {
     struct later_write *lw = ud;
     struct api_req r = {.api = lw->api, .req = req, .kind = lw->kind};
-    snprintf(r.qualified, sizeof(r.qualified), "%s", lw->qualified);
-    snprintf(r.path.name, sizeof(r.path.name), "%s", lw->name);
-    snprintf(r.path.sub, sizeof(r.path.sub), "%s", lw->sub);
+    strbuf_copy(r.qualified, sizeof(r.qualified), lw->qualified);
+    strbuf_copy(r.path.name, sizeof(r.path.name), lw->name);
+    strbuf_copy(r.path.sub, sizeof(r.path.sub), lw->sub);
     if (lw->rc) { /* the sync failed: refusals (404, 409) were answered by the handler */
         struct bosun_err err = {0};
         err_set(&err, lw->rc, "%s", lw->cause ? lw->cause : strerror(-lw->rc));
@@ -820,9 +826,9 @@ static struct later_write *later_write_new(struct api_req *r, int code, const ch
     lw->kind = r->kind;
     lw->req = r->req;
     lw->code = code;
-    snprintf(lw->qualified, sizeof(lw->qualified), "%s", r->qualified);
-    snprintf(lw->name, sizeof(lw->name), "%s", name);
-    snprintf(lw->sub, sizeof(lw->sub), "%s", r->path.sub);
+    strbuf_copy(lw->qualified, sizeof(lw->qualified), r->qualified);
+    strbuf_copy(lw->name, sizeof(lw->name), name);
+    strbuf_copy(lw->sub, sizeof(lw->sub), r->path.sub);
     return lw;
 }
 
@@ -885,7 +891,7 @@ static void create_object(struct api_req *r, json_t *obj, int code)
     const char *name = json_string_value(json_object_get(m, "name"));
     const char *gen0 = json_string_value(json_object_get(m, "generateName"));
     char gen[256];
-    snprintf(gen, sizeof(gen), "%s", gen0 ? gen0 : "");
+    strbuf_copy(gen, sizeof(gen), gen0 ? gen0 : "");
     bool generated = false;
     char namebuf[300];
     if ((!name || !*name) && *gen) {
