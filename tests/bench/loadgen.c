@@ -9,12 +9,18 @@
  *   loadgen -p PORT -m METHOD -u PATH [-b BODYFILE] [-t CONTENT-TYPE] [-a TOKEN]
  *           [-c CONNS] [-d SECONDS] [-n REQUESTS] [-s STATUS]
  * -n stops after that many answers (then -d is only a limit).
+ * -k makes each request unique: every run of 16 '@' in the body becomes the base64 of a
+ *    12-digit request number (for etcd's /v3/kv/put: a new key per request, as the API's
+ *    POST makes a new object per request).
+ * A request is sent as soon as the previous answer is in; EPOLLOUT is asked for only when
+ * the socket cannot take the whole request at once.
  * Loopback (127.0.0.1) only; answers must carry Content-Length (no chunked bodies). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,10 +33,40 @@
 struct conn {
     int fd;
     size_t sent;
+    char *req; /* this connection's copy of the request, when keys vary (-k) */
     char in[65536];
     size_t have;
     uint64_t t0;
+    uint32_t events; /* what epoll watches for on fd */
 };
+
+static const char *req;
+static size_t rlen;
+static bool vary;
+static unsigned long long next_key;
+static size_t key_at[8], nkeys;
+
+static void b64_12(const char *in, char *out)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (int i = 0; i < 12; i += 3, out += 4) {
+        uint32_t v = (uint32_t)(unsigned char)in[i] << 16 | (uint32_t)(unsigned char)in[i + 1] << 8 |
+                     (unsigned char)in[i + 2];
+        out[0] = tab[v >> 18];
+        out[1] = tab[(v >> 12) & 63];
+        out[2] = tab[(v >> 6) & 63];
+        out[3] = tab[v & 63];
+    }
+}
+
+/* A new request number into c's copy of the request. */
+static void new_key(struct conn *c)
+{
+    char digits[13];
+    snprintf(digits, sizeof(digits), "%012llu", next_key++);
+    for (size_t i = 0; i < nkeys; i++)
+        b64_12(digits, c->req + key_at[i]);
+}
 
 static uint64_t now_us(void)
 {
@@ -90,13 +126,29 @@ static size_t answer_len(const struct conn *c, int *status)
     return c->have >= head + body ? head + body : 0;
 }
 
+/* Sends what the socket takes of c's request; asks for EPOLLOUT only while some is left. */
+static void send_more(int ep, struct conn *c)
+{
+    ssize_t w = send(c->fd, c->req + c->sent, rlen - c->sent, MSG_NOSIGNAL);
+    if (w < 0 && errno != EAGAIN)
+        die("send");
+    if (w > 0)
+        c->sent += (size_t)w;
+    uint32_t want_events = c->sent < rlen ? EPOLLOUT | EPOLLIN : EPOLLIN;
+    if (want_events != c->events) {
+        c->events = want_events;
+        struct epoll_event ev = {.events = want_events, .data.ptr = c};
+        epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+    }
+}
+
 int main(int argc, char **argv)
 {
     int port = 0, conns = 1, secs = 5, want = 200, opt;
     unsigned long limit = 0;
     const char *method = "GET", *path = "/", *bodyfile = NULL, *ctype = "application/json";
     const char *token = NULL;
-    while ((opt = getopt(argc, argv, "p:m:u:b:t:a:c:d:n:s:")) != -1) {
+    while ((opt = getopt(argc, argv, "p:m:u:b:t:a:c:d:n:s:k")) != -1) {
         switch (opt) {
         case 'p': port = atoi(optarg); break;
         case 'm': method = optarg; break;
@@ -108,6 +160,7 @@ int main(int argc, char **argv)
         case 'd': secs = atoi(optarg); break;
         case 's': want = atoi(optarg); break;
         case 'n': limit = strtoul(optarg, NULL, 10); break;
+        case 'k': vary = true; break;
         default: fprintf(stderr, "usage: see the top of loadgen.c\n"); return 2;
         }
     }
@@ -119,27 +172,46 @@ int main(int argc, char **argv)
     if (token)
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", token);
     size_t cap = 4096 + blen;
-    char *req = malloc(cap);
-    int hl = snprintf(req, cap,
+    char *r = malloc(cap);
+    int hl = snprintf(r, cap,
                       "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%sContent-Type: %s\r\n"
                       "Content-Length: %zu\r\n\r\n",
                       method, path, port, auth, ctype, blen);
-    memcpy(req + hl, body, blen);
-    size_t rlen = (size_t)hl + blen;
+    memcpy(r + hl, body, blen);
+    req = r;
+    rlen = (size_t)hl + blen;
+    for (const char *p = r; vary && (p = memmem(p, rlen - (size_t)(p - r), "@@@@@@@@@@@@@@@@", 16));
+         p += 16) {
+        if (nkeys == sizeof(key_at) / sizeof(key_at[0]))
+            break;
+        key_at[nkeys++] = (size_t)(p - r);
+    }
+    if (vary && !nkeys) {
+        fprintf(stderr, "loadgen: -k, but the body has no run of 16 '@'\n");
+        return 2;
+    }
 
     int ep = epoll_create1(0);
     struct conn *cs = calloc((size_t)conns, sizeof(*cs));
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
     for (int i = 0; i < conns; i++) {
-        cs[i].fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        struct conn *c = &cs[i];
+        c->req = (char *)req;
+        if (vary) {
+            c->req = malloc(rlen);
+            memcpy(c->req, req, rlen);
+            new_key(c);
+        }
+        c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
         int one = 1;
-        setsockopt(cs[i].fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        if (connect(cs[i].fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)
+        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)
             die("connect");
-        struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN, .data.ptr = &cs[i]};
-        epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev);
-        cs[i].t0 = now_us();
+        c->events = EPOLLOUT | EPOLLIN;
+        struct epoll_event ev = {.events = c->events, .data.ptr = c};
+        epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+        c->t0 = now_us();
     }
 
     size_t nlat = 0, latcap = 1 << 20;
@@ -156,25 +228,17 @@ int main(int argc, char **argv)
             struct conn *c = evs[i].data.ptr;
             if (c->fd < 0)
                 continue;
-            if (c->sent < rlen && (evs[i].events & EPOLLOUT)) {
-                ssize_t w = send(c->fd, req + c->sent, rlen - c->sent, MSG_NOSIGNAL);
-                if (w < 0 && errno != EAGAIN)
-                    die("send");
-                if (w > 0)
-                    c->sent += (size_t)w;
-                struct epoll_event ev = {.events = c->sent < rlen ? EPOLLOUT | EPOLLIN : EPOLLIN,
-                                         .data.ptr = c};
-                epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
-            }
+            if (c->sent < rlen && (evs[i].events & EPOLLOUT))
+                send_more(ep, c);
             if (!(evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
                 continue;
-            ssize_t r = recv(c->fd, c->in + c->have, sizeof(c->in) - c->have, 0);
-            if (r == 0 || (r < 0 && errno != EAGAIN)) {
+            ssize_t got = recv(c->fd, c->in + c->have, sizeof(c->in) - c->have, 0);
+            if (got == 0 || (got < 0 && errno != EAGAIN)) {
                 fprintf(stderr, "loadgen: the server closed a connection\n");
                 return 1;
             }
-            if (r > 0)
-                c->have += (size_t)r;
+            if (got > 0)
+                c->have += (size_t)got;
             int status = 0;
             size_t len = answer_len(c, &status);
             if (!len)
@@ -198,8 +262,9 @@ int main(int argc, char **argv)
             }
             c->sent = 0;
             c->t0 = t;
-            struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN, .data.ptr = c};
-            epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+            if (vary)
+                new_key(c);
+            send_more(ep, c);
         }
     }
     double elapsed = (double)(now_us() - start) / 1e6;

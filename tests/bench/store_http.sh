@@ -5,7 +5,8 @@
 #              (generateName), each answered after its fdatasync;
 #   bosun/etcd the same reconcilerd API on `--store etcd:` (the same etcd as below) —
 #              what the same requests cost when etcd is the store;
-#   etcd       etcd's own JSON gateway — PUT of a value of the same size (/v3/kv/put):
+#   etcd       etcd's own JSON gateway — PUT of a value of the same size under a new key
+#              each time (/v3/kv/put), as each POST above makes a new object:
 #              etcd with no API server in front of it at all, the floor for any
 #              Kubernetes API on etcd.
 # Each at 1, 16 and 256 concurrent keep-alive clients (tests/bench/loadgen.c, one epoll
@@ -77,10 +78,12 @@ printf '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"generateName":"b-"},"
     "$VALUE" >"$WORK/cm.json"
 printf '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"one"},"data":{"k":"%s"}}' \
     "$VALUE" >"$WORK/one.json"
-# etcd: a value as large as the ConfigMap the API stores (~230 B with its metadata).
-printf '{"key":"%s","value":"%s"}' "$(printf /bench/put | base64 -w0)" \
+# etcd: a value as large as the ConfigMap the API stores (~230 B with its metadata), under
+# a new key each time (loadgen -k fills in the 16 '@' with the base64 of a request
+# number; the 12-byte prefix keeps the base64 aligned), as each POST makes a new object.
+printf '{"key":"%s@@@@@@@@@@@@@@@@","value":"%s"}' "$(printf /bench/keys/ | base64 -w0)" \
     "$(head -c 230 /dev/zero | tr '\0' v | base64 -w0)" >"$WORK/put.json"
-printf '{"key":"%s"}' "$(printf /bench/put | base64 -w0)" >"$WORK/get.json"
+printf '{"key":"%s"}' "$(printf /bench/keys/000000000001 | base64 -w0)" >"$WORK/get.json"
 
 RES=$WORK/results
 : >"$RES"
@@ -94,10 +97,11 @@ ratio() {
     [ -n "$a" ] && [ -n "$b" ] && awk -v a="$a" -v b="$b" 'BEGIN {if (b > 0) printf "%.1f×", a / b; else printf "–"}' || printf '–'
 }
 
-# load NAME PORT METHOD PATH BODY CONNS STATUS: one loadgen run of $SECS into results.
+# load NAME PORT METHOD PATH BODY CONNS STATUS [LOADGEN-FLAGS]: one loadgen run of $SECS
+# into results.
 load() {
     local line
-    line=$("$WORK/loadgen" -p "$2" -m "$3" -u "$4" -b "$5" -c "$6" -d "$SECS" -s "$7") ||
+    line=$("$WORK/loadgen" -p "$2" -m "$3" -u "$4" -b "$5" -c "$6" -d "$SECS" -s "$7" ${8:-}) ||
         { echo "store_http: $1 failed: $line"; exit 1; }
     put "${1}_rps" "$(echo "$line" | awk '{print $4}')"
     put "${1}_p50" "$(echo "$line" | awk '{print $6}')"
@@ -110,7 +114,7 @@ echo "store_http: durable writes"
 for c in 1 16 256; do
     load "file_put_$c" "$FP" POST "$CMS" "$WORK/cm.json" "$c" 201
     load "etcdapi_put_$c" "$XP" POST "$CMS" "$WORK/cm.json" "$c" 201
-    load "etcd_put_$c" "$EP" POST /v3/kv/put "$WORK/put.json" "$c" 200
+    load "etcd_put_$c" "$EP" POST /v3/kv/put "$WORK/put.json" "$c" 200 -k
 done
 
 echo "store_http: gets of one object, 16 clients"
@@ -184,8 +188,9 @@ elapsed=$(($(date +%s) - START))
     echo "Clients: tests/bench/loadgen.c (keep-alive, one epoll thread, on the same 2 cores)."
     echo "**bosun**: reconcilerd on its file store, POST of a ~230-byte ConfigMap, answered after"
     echo "its fdatasync. **bosun on etcd**: the same reconcilerd API with \`--store etcd:\`."
-    echo "**etcd**: etcd's own JSON gateway, PUT of a value of the same size — no API server in"
-    echo "front, so the floor for any Kubernetes API on etcd. Each write is durable in all three."
+    echo "**etcd**: etcd's own JSON gateway, PUT of a value of the same size under a new key each"
+    echo "time (as each POST makes a new object) — no API server in front, so the floor for any"
+    echo "Kubernetes API on etcd. Each write is durable in all three."
     echo
     echo "| measure | bosun | bosun on etcd | etcd gateway | bosun / bosun on etcd | bosun / etcd gateway |"
     echo "|---|---|---|---|---|---|"
