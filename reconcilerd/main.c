@@ -102,8 +102,8 @@ static const struct flag_def flag_defs[] = {
      "open watches per user before 429; 0 = unlimited [500]"},
     {"api-threads", FLAG_INT, &opt.api_threads,
      "API worker threads; on the file store creates and updates do not hold one while "
-     "their disk sync runs, on etcd every write holds one for its round trips, and a pod "
-     "log fetched from a node holds one [16 on the file store, 64 on etcd]"},
+     "their disk sync runs, on etcd every write holds one for its round trips; watches and "
+     "pod logs hold none [file store: 2 per CPU, 4 to 16; etcd: 64]"},
     {"leader-elect", FLAG_BOOL, &opt.leader_elect,
      "run the controllers only while holding the Lease bosun-system/bosun-controllers, so "
      "that several replicas can share one etcd [true with --store etcd:, false with the file "
@@ -275,8 +275,14 @@ int main(int argc, char **argv)
         log_error("--watch-bookmark-interval: want at least 1s");
         return 2;
     }
-    if (opt.api_threads == 0)
-        opt.api_threads = etcd ? 64 : 16;
+    if (opt.api_threads == 0) {
+        /* On the file store the workers only run requests, never wait for a disk sync:
+         * a few per CPU keep the CPUs busy, and fewer threads wake less often (measured
+         * here, 4 rather than 16 made ~10% more durable writes/s at 16 clients). */
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        long n = 2 * (cpus > 0 ? cpus : 1);
+        opt.api_threads = etcd ? 64 : n < 4 ? 4 : n > 16 ? 16 : n;
+    }
     if (opt.api_threads < 1 || opt.api_threads > 1024) {
         log_error("--api-threads %lld: want 1..1024", opt.api_threads);
         return 2;

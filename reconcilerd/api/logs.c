@@ -8,6 +8,7 @@
 #include "lib/httpc.h"
 #include "lib/jsonx.h"
 #include "lib/log.h"
+#include "lib/strbuf.h"
 #include "reconcilerd/api/status.h"
 
 struct follow {
@@ -78,6 +79,83 @@ static void *follow_main(void *arg)
     pthread_mutex_unlock(&f->mu);
     follow_release(f);
     return NULL;
+}
+
+/* A log fetched whole from its node. The fetch runs on a thread of its own and the request
+ * is answered later (httpd_later): a slow or unreachable node (up to the client's
+ * timeouts) must not hold an API worker, of which there are few. */
+struct log_fetch {
+    struct httpc *c;
+    struct httpd_req *req;
+    char path[2048];
+    char node[256];
+    char server[128];
+    int rc;
+    struct httpc_resp resp;
+    struct bosun_err err;
+};
+
+static void fetch_free(struct log_fetch *lf)
+{
+    httpc_resp_free(&lf->resp);
+    httpc_free(lf->c);
+    free(lf);
+}
+
+static void *fetch_main(void *arg)
+{
+    struct log_fetch *lf = arg;
+    lf->rc = httpc_request(lf->c, "GET", lf->path, NULL, NULL, 0, 30000, &lf->resp, &lf->err);
+    httpd_later_ready(lf->req);
+    return NULL;
+}
+
+/* The continuation, on a worker, once the node answered (or did not). */
+static void fetch_answer(struct httpd_req *req, void *ud)
+{
+    struct log_fetch *lf = ud;
+    long st = lf->resp.status;
+    if (lf->rc) {
+        api_respond_status(req, 503, "ServiceUnavailable",
+                           "cannot reach the node %s (%s) for logs: %s", lf->node, lf->server,
+                           lf->err.msg);
+    } else if (st >= 200 && st < 300) {
+        httpd_respond(req, 200, "text/plain", lf->resp.body ? lf->resp.body : "", lf->resp.len);
+    } else {
+        api_respond_status(req, st == 404 ? 404 : 500, NULL, "the node %s answered %ld: %.*s",
+                           lf->node, st, (int)(lf->resp.len > 512 ? 512 : lf->resp.len),
+                           lf->resp.body ? lf->resp.body : "");
+    }
+    fetch_free(lf);
+}
+
+/* Starts fetching path from the node with c (owned) and leaves the answer to
+ * fetch_answer. */
+static void fetch_later(struct api_req *r, struct httpc *c, const char *path, const char *node,
+                        const char *server)
+{
+    struct log_fetch *lf = calloc(1, sizeof(*lf));
+    if (!lf) {
+        httpc_free(c);
+        api_respond_status(r->req, 500, "InternalError", "out of memory");
+        return;
+    }
+    lf->c = c;
+    lf->req = r->req;
+    strbuf_copy(lf->path, sizeof(lf->path), path);
+    strbuf_copy(lf->node, sizeof(lf->node), node);
+    strbuf_copy(lf->server, sizeof(lf->server), server);
+    httpd_later(r->req, fetch_answer, lf);
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&th, &attr, fetch_main, lf)) {
+        lf->rc = -EAGAIN;
+        err_set(&lf->err, -EAGAIN, "cannot start a thread to fetch them");
+        httpd_later_ready(r->req); /* answered by fetch_answer as the handler returns */
+    }
+    pthread_attr_destroy(&attr);
 }
 
 static bool qbool(struct httpd_req *req, const char *k)
@@ -202,20 +280,8 @@ void api_logs_serve(struct api_req *r)
         snprintf(path + n, sizeof(path) - (size_t)n, "&previous=true");
 
     if (!follow) {
-        struct httpc_resp resp = {0};
-        rc = httpc_request(c, "GET", path, NULL, NULL, 0, 30000, &resp, &err);
-        if (rc) {
-            api_respond_status(r->req, 503, "ServiceUnavailable",
-                               "cannot reach the node %s (%s) for logs: %s", node_name, server,
-                               err.msg);
-        } else if (resp.status >= 200 && resp.status < 300) {
-            httpd_respond(r->req, 200, "text/plain", resp.body ? resp.body : "", resp.len);
-        } else {
-            api_respond_status(r->req, resp.status == 404 ? 404 : 500, NULL,
-                               "the node %s answered %ld: %.*s", node_name, resp.status,
-                               (int)(resp.len > 512 ? 512 : resp.len), resp.body ? resp.body : "");
-        }
-        httpc_resp_free(&resp);
+        fetch_later(r, c, path, node_name, server);
+        c = NULL;
         goto out;
     }
     struct follow *f = calloc(1, sizeof(*f));

@@ -338,6 +338,45 @@ test_pod_log_is_proxied_to_the_node() {
     stop_api
 }
 
+# A log fetched from a node that takes the connection and never answers holds no API
+# worker: with a single worker thread the API goes on answering meanwhile. A node where
+# nothing listens gets a 503 naming it.
+test_pod_log_from_a_silent_node_holds_no_worker() {
+    start_api --api-threads 1
+    local sport dport out t0 t1 fetch
+    sport=$(free_port)
+    python3 -c 'import socket,sys,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8); conns=[]
+while True: conns.append(s.accept()[0])' "$sport" &
+    local silent=$!
+    defer "kill $silent"
+    wait_for 10 python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])))' "$sport" ||
+        fail "silent node did not start"
+    dport=$(free_port) # nothing listens here
+    req POST /api/v1/nodes "${JSON[@]}" -d "{\"metadata\":{\"name\":\"silent\"},\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"127.0.0.1\"}],\"daemonEndpoints\":{\"kubeletEndpoint\":{\"Port\":$sport}}}}" >/dev/null
+    req POST /api/v1/nodes "${JSON[@]}" -d "{\"metadata\":{\"name\":\"down\"},\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"127.0.0.1\"}],\"daemonEndpoints\":{\"kubeletEndpoint\":{\"Port\":$dport}}}}" >/dev/null
+    req POST /api/v1/namespaces/default/pods "${JSON[@]}" -d '{"metadata":{"name":"ps"},"spec":{"nodeName":"silent","containers":[{"name":"c","image":"busybox:1.35"}]}}' >/dev/null
+    req POST /api/v1/namespaces/default/pods "${JSON[@]}" -d '{"metadata":{"name":"pd"},"spec":{"nodeName":"down","containers":[{"name":"c","image":"busybox:1.35"}]}}' >/dev/null
+    curl -s --max-time 20 "$API/api/v1/namespaces/default/pods/ps/log" >"$TEST_TMP/silent.out" 2>&1 &
+    fetch=$!
+    sleep 0.5
+    t0=$(date +%s%N)
+    out=$(req GET /api/v1/namespaces/default/pods/pd/log)
+    [ "$(code_of "$out")" = 503 ] || fail "node down: $out"
+    body_of "$out" | grep -q 'cannot reach the node down' || fail "node down message: $out"
+    out=$(req GET /api/v1/namespaces)
+    t1=$(date +%s%N)
+    [ "$(code_of "$out")" = 200 ] || fail "API while a log fetch waits: $out"
+    [ $(((t1 - t0) / 1000000)) -lt 5000 ] || fail "the API waited for the silent node: $(((t1 - t0) / 1000000)) ms"
+    kill -0 "$fetch" 2>/dev/null || fail "the silent node's log fetch ended early: $(cat "$TEST_TMP/silent.out")"
+    kill "$fetch" 2>/dev/null
+    wait "$fetch" 2>/dev/null || true # curl, ended by the kill
+    # the node goes away: the fetch ends, and with it what a clean stop waits for
+    kill "$silent"
+    stop_api
+}
+
 # Lists are streamed from a held view: pages (limit/continue) add up to the whole list,
 # as JSON and as Table; selectors filter both; pod rows show each state as kubectl does.
 test_lists_page_filter_and_print_pods() {
