@@ -7,11 +7,11 @@
  * where bad counts answers whose status is not the expected one.
  *
  *   loadgen -p PORT -m METHOD -u PATH [-b BODYFILE] [-t CONTENT-TYPE] [-a TOKEN]
- *           [-c CONNS] [-d SECONDS] [-n REQUESTS] [-s STATUS]
+ *           [-c CONNS] [-d SECONDS] [-n REQUESTS] [-s STATUS] [-k FIRST]
  * -n stops after that many answers (then -d is only a limit).
- * -k makes each request unique: every run of 16 '@' in the body becomes the base64 of a
- *    12-digit request number (for etcd's /v3/kv/put: a new key per request, as the API's
- *    POST makes a new object per request).
+ * -k FIRST makes each request unique: every run of 16 '@' in the body becomes the base64
+ *    of a 12-digit request number counting from FIRST (for etcd's /v3/kv/put: a new key
+ *    per request, as the API's POST makes a new object per request).
  * A request is sent as soon as the previous answer is in; EPOLLOUT is asked for only when
  * the socket cannot take the whole request at once.
  * Loopback (127.0.0.1) only; answers must carry Content-Length (no chunked bodies). */
@@ -148,7 +148,7 @@ int main(int argc, char **argv)
     unsigned long limit = 0;
     const char *method = "GET", *path = "/", *bodyfile = NULL, *ctype = "application/json";
     const char *token = NULL;
-    while ((opt = getopt(argc, argv, "p:m:u:b:t:a:c:d:n:s:k")) != -1) {
+    while ((opt = getopt(argc, argv, "p:m:u:b:t:a:c:d:n:s:k:")) != -1) {
         switch (opt) {
         case 'p': port = atoi(optarg); break;
         case 'm': method = optarg; break;
@@ -160,7 +160,10 @@ int main(int argc, char **argv)
         case 'd': secs = atoi(optarg); break;
         case 's': want = atoi(optarg); break;
         case 'n': limit = strtoul(optarg, NULL, 10); break;
-        case 'k': vary = true; break;
+        case 'k':
+            vary = true;
+            next_key = strtoull(optarg, NULL, 10);
+            break;
         default: fprintf(stderr, "usage: see the top of loadgen.c\n"); return 2;
         }
     }

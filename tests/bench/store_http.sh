@@ -14,11 +14,15 @@
 # GETs of one object at 16 clients, lists of 10k and 100k objects (median of 3, curl
 # end to end), and resident memory per object (reconcilerd vs etcd, while loading).
 # Appends a table to docs/benchmarks.md. About 4 minutes. Needs etcd (etcd-server).
-#   STORE_HTTP_SECS=5 (per step)   STORE_HTTP_OBJECTS=100000
+# The writes run in rounds (bosun, bosun on etcd, etcd, one after the other at each client
+# count) and each figure is the median over the rounds: this machine's speed drifts by
+# +-20% within minutes, and a drift between two steps would show as a ratio otherwise.
+#   STORE_HTTP_SECS=5 (per step)   STORE_HTTP_ROUNDS=3   STORE_HTTP_OBJECTS=100000
 set -u
 cd "$(dirname "$0")/../.."
 TOP=$PWD
 SECS=${STORE_HTTP_SECS:-5}
+ROUNDS=${STORE_HTTP_ROUNDS:-3}
 NOBJ=${STORE_HTTP_OBJECTS:-100000}
 OUT=${STORE_HTTP_OUT:-docs/benchmarks.md}
 START=$(date +%s)
@@ -81,9 +85,10 @@ printf '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"one"},"data":{
 # etcd: a value as large as the ConfigMap the API stores (~230 B with its metadata), under
 # a new key each time (loadgen -k fills in the 16 '@' with the base64 of a request
 # number; the 12-byte prefix keeps the base64 aligned), as each POST makes a new object.
+# The GET below reads one of them.
 printf '{"key":"%s@@@@@@@@@@@@@@@@","value":"%s"}' "$(printf /bench/keys/ | base64 -w0)" \
     "$(head -c 230 /dev/zero | tr '\0' v | base64 -w0)" >"$WORK/put.json"
-printf '{"key":"%s"}' "$(printf /bench/keys/000000000001 | base64 -w0)" >"$WORK/get.json"
+printf '{"key":"%s"}' "$(printf /bench/keys/000010010001 | base64 -w0)" >"$WORK/get.json"
 
 RES=$WORK/results
 : >"$RES"
@@ -103,18 +108,35 @@ load() {
     local line
     line=$("$WORK/loadgen" -p "$2" -m "$3" -u "$4" -b "$5" -c "$6" -d "$SECS" -s "$7" ${8:-}) ||
         { echo "store_http: $1 failed: $line"; exit 1; }
-    put "${1}_rps" "$(echo "$line" | awk '{print $4}')"
-    put "${1}_p50" "$(echo "$line" | awk '{print $6}')"
-    put "${1}_p99" "$(echo "$line" | awk '{print $8}')"
+    # NAME may end in _rN (a round): the figures go in as NAME_rps_rN etc.
+    local base=${1%_r[0-9]*} round=
+    [ "$base" != "$1" ] && round=${1#"$base"}
+    put "${base}_rps$round" "$(echo "$line" | awk '{print $4}')"
+    put "${base}_p50$round" "$(echo "$line" | awk '{print $6}')"
+    put "${base}_p99$round" "$(echo "$line" | awk '{print $8}')"
     echo "  $1: $line"
 }
 
 CMS=/api/v1/namespaces/default/configmaps
-echo "store_http: durable writes"
-for c in 1 16 256; do
-    load "file_put_$c" "$FP" POST "$CMS" "$WORK/cm.json" "$c" 201
-    load "etcdapi_put_$c" "$XP" POST "$CMS" "$WORK/cm.json" "$c" 201
-    load "etcd_put_$c" "$EP" POST /v3/kv/put "$WORK/put.json" "$c" 200 -k
+# median NAME: the median of NAME_r1..NAME_rROUNDS into NAME.
+median() {
+    local i v=()
+    for i in $(seq "$ROUNDS"); do v+=("$(get "${1}_r$i")"); done
+    put "$1" "$(printf '%s\n' "${v[@]}" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')"
+}
+echo "store_http: durable writes, $ROUNDS rounds"
+for r in $(seq "$ROUNDS"); do
+    for c in 1 16 256; do
+        load "file_put_${c}_r$r" "$FP" POST "$CMS" "$WORK/cm.json" "$c" 201
+        load "etcdapi_put_${c}_r$r" "$XP" POST "$CMS" "$WORK/cm.json" "$c" 201
+        # keys from a number no earlier step reached: every put makes a new key
+        load "etcd_put_${c}_r$r" "$EP" POST /v3/kv/put "$WORK/put.json" "$c" 200 "-k $((r * 10000000 + c * 10000))"
+    done
+done
+for w in file etcdapi etcd; do
+    for c in 1 16 256; do
+        for m in rps p50 p99; do median "${w}_put_${c}_$m"; done
+    done
 done
 
 echo "store_http: gets of one object, 16 clients"
@@ -184,7 +206,7 @@ elapsed=$(($(date +%s) - START))
     echo
     echo "Machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)," \
         "kernel $(uname -r), $(git rev-parse --short HEAD 2>/dev/null || echo '?') (+ working tree);" \
-        "etcd ${ETCD_VERSION:-?}; release build; ${SECS} s per step; whole run ${elapsed} s."
+        "etcd ${ETCD_VERSION:-?}; release build; ${SECS} s per step; writes: median of $ROUNDS rounds; whole run ${elapsed} s."
     echo "Clients: tests/bench/loadgen.c (keep-alive, one epoll thread, on the same 2 cores)."
     echo "**bosun**: reconcilerd on its file store, POST of a ~230-byte ConfigMap, answered after"
     echo "its fdatasync. **bosun on etcd**: the same reconcilerd API with \`--store etcd:\`."
