@@ -552,85 +552,63 @@ static json_t *parse_number(struct jparse *ps)
 
 static json_t *parse_value(struct jparse *ps, int depth);
 
-static json_t *parse_object(struct jparse *ps, int depth)
+/* Steps over c when it is next. */
+static bool take(struct jparse *ps, char c)
 {
-    json_t *obj = json_object();
-    if (!obj)
-        return NULL;
-    skip_ws(ps);
-    if (ps->p < ps->end && *ps->p == '}') {
+    if (ps->p < ps->end && *ps->p == (unsigned char)c) {
         ps->p++;
-        return obj;
+        return true;
     }
-    for (;;) {
-        const char *key;
-        size_t key_len;
-        if (ps->p >= ps->end || *ps->p != '"')
-            goto fail;
-        ps->p++;
-        if (parse_string(ps, &key, &key_len) < 0)
-            goto fail;
-        /* the key may live in ps->tmp, which the value's strings reuse */
-        char kbuf[128], *k = key_len < sizeof(kbuf) ? kbuf : malloc(key_len + 1);
-        if (!k)
-            goto fail;
-        memcpy(k, key, key_len);
-        k[key_len] = '\0';
-        skip_ws(ps);
-        json_t *v = NULL;
-        if (ps->p < ps->end && *ps->p == ':') {
-            ps->p++;
-            v = parse_value(ps, depth + 1);
-        }
-        int r = v ? json_object_setn_new_nocheck(obj, k, key_len, v) : -1;
-        if (k != kbuf)
-            free(k);
-        if (r)
-            goto fail;
-        skip_ws(ps);
-        if (ps->p < ps->end && *ps->p == ',') {
-            ps->p++;
-            skip_ws(ps);
-            continue;
-        }
-        if (ps->p < ps->end && *ps->p == '}') {
-            ps->p++;
-            return obj;
-        }
-        goto fail;
-    }
-fail:
-    json_decref(obj);
-    return NULL;
+    return false;
 }
 
-static json_t *parse_array(struct jparse *ps, int depth)
+/* The member "key": value at ps->p into obj; -1 when there is none or it is invalid. */
+static int parse_member(struct jparse *ps, json_t *obj, int depth)
 {
-    json_t *arr = json_array();
-    if (!arr)
+    const char *key;
+    size_t key_len;
+    if (!take(ps, '"') || parse_string(ps, &key, &key_len) < 0)
+        return -1;
+    /* the key may live in ps->tmp, which the value's strings reuse */
+    char kbuf[128], *k = key_len < sizeof(kbuf) ? kbuf : malloc(key_len + 1);
+    if (!k)
+        return -1;
+    memcpy(k, key, key_len);
+    k[key_len] = '\0';
+    skip_ws(ps);
+    json_t *v = take(ps, ':') ? parse_value(ps, depth + 1) : NULL;
+    int r = v ? json_object_setn_new_nocheck(obj, k, key_len, v) : -1;
+    if (k != kbuf)
+        free(k);
+    return r ? -1 : 0;
+}
+
+/* The object or array after its opening bracket: members or values up to `close`. */
+static json_t *parse_container(struct jparse *ps, int depth, char close)
+{
+    json_t *c = close == '}' ? json_object() : json_array();
+    if (!c)
         return NULL;
     skip_ws(ps);
-    if (ps->p < ps->end && *ps->p == ']') {
-        ps->p++;
-        return arr;
-    }
+    if (take(ps, close))
+        return c;
     for (;;) {
-        json_t *v = parse_value(ps, depth + 1);
-        if (!v || json_array_append_new(arr, v))
-            goto fail;
+        if (close == '}') {
+            if (parse_member(ps, c, depth) < 0)
+                break;
+        } else {
+            json_t *v = parse_value(ps, depth + 1);
+            if (!v || json_array_append_new(c, v))
+                break;
+        }
         skip_ws(ps);
-        if (ps->p < ps->end && *ps->p == ',') {
-            ps->p++;
-            continue;
-        }
-        if (ps->p < ps->end && *ps->p == ']') {
-            ps->p++;
-            return arr;
-        }
-        goto fail;
+        if (take(ps, close))
+            return c;
+        if (!take(ps, ','))
+            break;
+        skip_ws(ps);
     }
-fail:
-    json_decref(arr);
+    json_decref(c);
     return NULL;
 }
 
@@ -652,10 +630,10 @@ static json_t *parse_value(struct jparse *ps, int depth)
     switch (*ps->p) {
     case '{':
         ps->p++;
-        return parse_object(ps, depth);
+        return parse_container(ps, depth, '}');
     case '[':
         ps->p++;
-        return parse_array(ps, depth);
+        return parse_container(ps, depth, ']');
     case '"': {
         const char *str;
         size_t n;
