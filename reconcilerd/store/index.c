@@ -10,7 +10,7 @@
 
 /* p = 1/4 and 20 levels keep lookups at ~log4(n) comparisons up to ~10^12 keys while
  * spending on average 1.33 forward pointers per node. */
-#define SKIP_MAX_LEVEL 20
+#define SKIP_MAX_LEVEL STORE_INDEX_MAX_LEVEL
 
 struct skip_node {
     struct store_item *item;
@@ -411,6 +411,59 @@ static int index_put(struct store_index *ix, struct store_item *it)
     for (int i = 0; i < level; i++) {
         n->next[i] = update[i]->next[i];
         update[i]->next[i] = n;
+    }
+    ix->count++;
+    return 0;
+}
+
+int store_index_prepare(struct store_index *ix, struct store_item *it,
+                        struct store_index_prep *p)
+{
+    p->item = it;
+    p->node = NULL;
+    p->hash = key_hash(it->key);
+    if (ix->tab_cap && *tab_slot(ix, it->key, p->hash))
+        return 0; /* the key is there: the item replaces the node's */
+    /* Only the thread that changes the index gets here, so reading it without the writer
+     * lock sees a state nobody changes meanwhile; readers only read. */
+    struct skip_node *n = node_new(random_level(ix), it);
+    if (!n)
+        return -ENOMEM;
+    n->hash = p->hash;
+    find_ge(ix, it->key, p->update);
+    for (int i = ix->level; i < n->level; i++)
+        p->update[i] = ix->head;
+    p->node = n;
+    return 0;
+}
+
+int store_index_put_prepared(struct store_index *ix, struct store_index_prep *p)
+{
+    struct skip_node *n = p->node;
+    ix->tail_valid = false;
+    struct skip_node **slot = ix->tab_cap ? tab_slot(ix, p->item->key, p->hash) : NULL;
+    if (slot && *slot) {
+        /* there already, or put by an earlier prepared insert of the same batch */
+        store_item_unref((*slot)->item);
+        (*slot)->item = p->item;
+        free(n);
+        return 0;
+    }
+    if (!n)
+        return -EINVAL; /* prepared as a replacement, but the key went away meanwhile */
+    if (tab_reserve(ix) < 0)
+        return -ENOMEM;
+    tab_insert(ix, n);
+    if (n->level > ix->level)
+        ix->level = n->level;
+    for (int i = 0; i < n->level; i++) {
+        /* Inserts linked since this one was prepared may now sit between the
+         * predecessor found then and the key: step over them. */
+        struct skip_node *u = p->update[i];
+        while (u->next[i] && strcmp(u->next[i]->key, n->key) < 0)
+            u = u->next[i];
+        n->next[i] = u->next[i];
+        u->next[i] = n;
     }
     ix->count++;
     return 0;

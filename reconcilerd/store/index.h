@@ -90,6 +90,25 @@ int store_index_put(struct store_index *ix, struct store_item *it);
 /* Like store_index_put, but O(1) when it sorts after every key already present (loading a
  * snapshot, which is in key order); falls back to store_index_put otherwise. */
 int store_index_append(struct store_index *ix, struct store_item *it);
+/* An insert in two steps, so that readers are shut out only while pointers change: for the
+ * one thread that changes the index, store_index_prepare searches and allocates without
+ * the writer lock (readers never change the index, so what it reads holds still), and
+ * store_index_put_prepared links under it. Between the two, the index may only change by
+ * other prepared inserts (a delete could free a node a prepared insert points to).
+ * store_index_prepare: 0 or -ENOMEM (nothing to undo; it borrows it until put).
+ * store_index_put_prepared: as store_index_put (takes over the caller's reference to the
+ * item; -ENOMEM leaves it the caller's). Every prepared insert must be put. */
+#define STORE_INDEX_MAX_LEVEL 20
+struct skip_node;
+struct store_index_prep {
+    struct store_item *item;
+    struct skip_node *node; /* NULL: the key was there, the item replaces the node's */
+    uint32_t hash;
+    struct skip_node *update[STORE_INDEX_MAX_LEVEL];
+};
+int store_index_prepare(struct store_index *ix, struct store_item *it,
+                        struct store_index_prep *p);
+int store_index_put_prepared(struct store_index *ix, struct store_index_prep *p);
 /* Removes key if present (dropping the index's reference). */
 void store_index_del(struct store_index *ix, const char *key);
 

@@ -135,6 +135,8 @@ struct store {
     size_t spare_cap;
     struct store_hub_ev *evbuf;
     size_t evbuf_cap;
+    struct store_index_prep *prep; /* the batch's prepared index inserts */
+    size_t prep_cap;
 
     /* snapshot state, under mu */
     uint64_t snap_rev;
@@ -508,28 +510,50 @@ fail:
     return rc;
 }
 
+/* Grows *buf to hold n elements of size sz (commit thread buffers). A batch is already
+ * durable when it is applied: memory and disk would disagree from here on, so running out
+ * of memory ends the process, and a restart recovers the batch from the log. */
+static void *apply_buf(void *buf, size_t *cap, size_t n, size_t sz)
+{
+    if (n <= *cap)
+        return buf;
+    void *b = realloc(buf, n * 2 * sz);
+    if (!b) {
+        log_error("store: out of memory applying a committed batch");
+        abort();
+    }
+    *cap = n * 2;
+    return b;
+}
+
 static void batch_apply(struct store *st, struct req *batch)
 {
     size_t n = 0;
-    for (struct req *r = batch; r; r = r->next)
+    bool deletes = false;
+    for (struct req *r = batch; r; r = r->next) {
         n++;
-    if (n > st->evbuf_cap) {
-        size_t cap = n * 2;
-        struct store_hub_ev *e = realloc(st->evbuf, cap * sizeof(*e));
-        if (!e) {
-            /* The batch is durable; memory and disk would disagree from here on. A restart
-             * recovers it from the log. */
-            log_error("store: out of memory applying a committed batch");
-            abort();
+        deletes |= r->op == WOP_DELETE;
+    }
+    st->evbuf = apply_buf(st->evbuf, &st->evbuf_cap, n, sizeof(*st->evbuf));
+    /* Without deletes in the batch, the index searches happen before the writer lock
+     * (only this thread changes the index): readers, such as every create's check of its
+     * namespace, wait only while pointers are set, not through a batch of searches. */
+    bool prepared = !deletes;
+    if (prepared) {
+        st->prep = apply_buf(st->prep, &st->prep_cap, n, sizeof(*st->prep));
+        size_t k = 0;
+        for (struct req *r = batch; r; r = r->next, k++) {
+            if (store_index_prepare(st->ix, r->item, &st->prep[k]) < 0) {
+                log_error("store: out of memory applying a committed batch");
+                abort();
+            }
         }
-        st->evbuf = e;
-        st->evbuf_cap = cap;
     }
     size_t i = 0;
     uint64_t last = 0;
     pthread_rwlock_wrlock(&st->ix_lock);
-    for (struct req *r = batch; r; r = r->next) {
-        struct store_hub_ev *ev = &st->evbuf[i++];
+    for (struct req *r = batch; r; r = r->next, i++) {
+        struct store_hub_ev *ev = &st->evbuf[i];
         ev->rev = r->rev;
         ev->prev = store_item_ref(r->prev);
         if (r->op == WOP_DELETE) {
@@ -537,7 +561,10 @@ static void batch_apply(struct store *st, struct req *batch)
             ev->type = STORE_DELETED;
             ev->cur = store_item_ref(r->item); /* the last state at the delete's revision */
         } else {
-            if (store_index_put(st->ix, store_item_ref(r->item)) < 0) {
+            store_item_ref(r->item);
+            int rc = prepared ? store_index_put_prepared(st->ix, &st->prep[i])
+                              : store_index_put(st->ix, r->item);
+            if (rc < 0) {
                 log_error("store: out of memory applying a committed batch");
                 abort();
             }
@@ -1330,6 +1357,7 @@ void store_close(struct store *st)
     free(st->buf);
     free(st->spare);
     free(st->evbuf);
+    free(st->prep);
     free(st->dir);
     pthread_cond_destroy(&st->commit_cv);
     pthread_cond_destroy(&st->snap_cv);

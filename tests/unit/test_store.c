@@ -1889,6 +1889,88 @@ static void test_store_index_matches_a_model(void **state)
     store_index_free(ix);
 }
 
+struct idx_walk {
+    char *last;
+    size_t n;
+};
+
+static int idx_walk_cb(struct store_item *it, void *ud)
+{
+    struct idx_walk *w = ud;
+    if (w->last)
+        assert_true(strcmp(w->last, it->key) < 0);
+    w->last = it->key;
+    w->n++;
+    return 0;
+}
+
+/* Inserts prepared for a whole batch, then linked in order (as the commit thread applies
+ * a batch): keys new and old, the same key twice in one batch, neighbours of each other;
+ * deletes only between batches. The index must match a model after every batch. */
+static void test_store_index_prepared_batches_match_a_model(void **state)
+{
+    (void)state;
+    enum { K = 2000, BATCH = 64 };
+    static uint64_t model[K];
+    memset(model, 0, sizeof(model));
+    struct store_index *ix = store_index_new();
+    assert_non_null(ix);
+    static struct store_index_prep prep[BATCH];
+    uint64_t x = 0x2545F4914F6CDD1Dull, rev = 0;
+    for (int round = 0; round < 1500; round++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int n = 1 + (int)(x % BATCH);
+        int base = (int)((x >> 8) % K);
+        for (int i = 0; i < n; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            /* half of them next to each other, the rest anywhere */
+            int k = i % 2 ? (base + i / 2) % K : (int)(x % K);
+            char key[32];
+            snprintf(key, sizeof(key), "/k/%05d", k);
+            const char *js = "{\"metadata\":{}}";
+            rev++;
+            struct store_item *it =
+                store_item_new_splice(key, strlen(key), js, strlen(js), 13, rev, rev);
+            assert_non_null(it);
+            assert_int_equal(store_index_prepare(ix, it, &prep[i]), 0);
+            model[k] = rev;
+        }
+        for (int i = 0; i < n; i++)
+            assert_int_equal(store_index_put_prepared(ix, &prep[i]), 0);
+        for (int d = (int)((x >> 40) % 8); d > 0; d--) { /* a few deletes in between */
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char key[32];
+            snprintf(key, sizeof(key), "/k/%05d", (int)(x % K));
+            store_index_del(ix, key);
+            model[x % K] = 0;
+        }
+        size_t live = 0;
+        for (int k = 0; k < K; k++) {
+            char key[32];
+            snprintf(key, sizeof(key), "/k/%05d", k);
+            struct store_item *it = store_index_get(ix, key);
+            if (model[k]) {
+                live++;
+                assert_non_null(it);
+                assert_int_equal(it->mod_rev, model[k]);
+            } else {
+                assert_null(it);
+            }
+        }
+        assert_int_equal(store_index_count(ix), live);
+        struct idx_walk w = {0};
+        store_index_scan(ix, "", idx_walk_cb, &w);
+        assert_int_equal(w.n, live);
+    }
+    store_index_free(ix);
+}
+
 /* ---- writes that answer later ------------------------------------------------------------ */
 
 struct done_log {
@@ -2036,6 +2118,7 @@ int main(void)
         T(test_store_shared_semantics_list_watch_raw),
         T(test_store_async_writes_complete_in_order_once),
         cmocka_unit_test(test_store_index_matches_a_model),
+        cmocka_unit_test(test_store_index_prepared_batches_match_a_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
