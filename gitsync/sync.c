@@ -26,11 +26,7 @@ int gitsync_init(struct gitsync *g, const struct gitsync_opts *opts, struct http
     if (r < 0)
         return err_errno(err, r, "--repo %s", opts->repo);
     pthread_mutex_init(&g->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&g->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    time_cond_init_mono(&g->cond);
     return 0;
 }
 

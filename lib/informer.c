@@ -379,11 +379,7 @@ int informer_start(const struct informer_opts *opts, struct informer **out,
     if (!inf)
         return err_set(err, -ENOMEM, "informer: out of memory");
     pthread_mutex_init(&inf->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&inf->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    time_cond_init_mono(&inf->cond);
     inf->client = opts->client;
     inf->h = opts->handlers;
     inf->resync_ms = opts->resync_ms;

@@ -2,12 +2,17 @@
 #ifndef BOSUN_TIMEUTIL_H
 #define BOSUN_TIMEUTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
 /* Milliseconds on the monotonic clock (for timeouts and back-off, never persisted). */
 int64_t time_mono_ms(void);
+
+/* Initialises c so that pthread_cond_timedwait deadlines are on CLOCK_MONOTONIC (the clock
+ * time_mono_ms reads): a step of the wall clock neither cuts nor stretches a wait. */
+void time_cond_init_mono(pthread_cond_t *c);
 
 /* Writes "YYYY-MM-DDTHH:MM:SSZ" (RFC 3339, UTC, what Kubernetes stores) for t into buf
  * (at least 21 bytes). Returns buf. */

@@ -175,11 +175,7 @@ int podevents_start(const struct podevents_config *cfg, struct podevents **out,
     if (pe->cfg.hold_ms <= 0)
         pe->cfg.hold_ms = PODEVENTS_HOLD_MS;
     pthread_mutex_init(&pe->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&pe->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    time_cond_init_mono(&pe->cond);
     if (pthread_create(&pe->thread, NULL, podevents_thread, pe) != 0) {
         podevents_stop(pe, 0);
         return err_set(err, -EAGAIN, "events: cannot start a thread");

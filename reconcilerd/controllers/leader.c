@@ -409,11 +409,7 @@ int ctrl_leader_start(const struct ctrl_leader_opts *o, struct ctrl_leader **out
     if (!l)
         return err_set(err, -ENOMEM, "out of memory");
     pthread_mutex_init(&l->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&l->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    time_cond_init_mono(&l->cond);
     l->lease_ms = lease;
     l->deadline_ms = deadline;
     l->retry_ms = retry;

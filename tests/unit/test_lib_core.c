@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -313,6 +314,32 @@ static void test_strbuf_grows_and_stays_terminated(void **state)
     free(b.p);
 }
 
+/* A deadline taken from the monotonic clock is honoured: with the wall clock's default, a
+ * monotonic deadline (seconds since boot) lies decades in the past and the wait ends at
+ * once. */
+static void test_time_cond_init_mono_waits_on_the_monotonic_clock(void **state)
+{
+    (void)state;
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t c;
+    time_cond_init_mono(&c);
+    int64_t t0 = time_mono_ms();
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += 50 * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&mu);
+    int r = 0;
+    while (r != ETIMEDOUT)
+        r = pthread_cond_timedwait(&c, &mu, &ts);
+    pthread_mutex_unlock(&mu);
+    assert_true(time_mono_ms() - t0 >= 49);
+    pthread_cond_destroy(&c);
+}
+
 static void test_time_rfc3339_round_trip(void **state)
 {
     (void)state;
@@ -365,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_jsonx_load_reports_position),
         cmocka_unit_test(test_jsonx_string_lossy_replaces_invalid_utf8),
         cmocka_unit_test(test_strbuf_grows_and_stays_terminated),
+        cmocka_unit_test(test_time_cond_init_mono_waits_on_the_monotonic_clock),
         cmocka_unit_test(test_time_rfc3339_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
