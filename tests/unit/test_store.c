@@ -1831,13 +1831,42 @@ static void test_store_shared_semantics_list_watch_raw(void **state)
 
 /* The index's hash table (linear probing, backward-shift deletion) and skiplist against a
  * plain array, through many random puts, appends and deletes. */
-static int idx_count_cb(struct store_item *it, void *ud)
+struct idx_walk {
+    char *last;
+    size_t n;
+};
+
+static int idx_walk_cb(struct store_item *it, void *ud)
 {
-    char **last = ud;
-    if (*last)
-        assert_true(strcmp(*last, it->key) < 0);
-    *last = it->key;
+    struct idx_walk *w = ud;
+    if (w->last)
+        assert_true(strcmp(w->last, it->key) < 0);
+    w->last = it->key;
+    w->n++;
     return 0;
+}
+
+/* The index holds exactly the keys "/k/NNNNN" whose model[k] is nonzero, at that
+ * mod_rev, and a scan walks them all in key order. */
+static void assert_index_matches(const struct store_index *ix, const uint64_t *model, int nkeys)
+{
+    size_t live = 0;
+    for (int k = 0; k < nkeys; k++) {
+        char key[32];
+        snprintf(key, sizeof(key), "/k/%05d", k);
+        struct store_item *it = store_index_get(ix, key);
+        if (model[k]) {
+            live++;
+            assert_non_null(it);
+            assert_int_equal(it->mod_rev, model[k]);
+        } else {
+            assert_null(it);
+        }
+    }
+    assert_int_equal(store_index_count(ix), live);
+    struct idx_walk w = {0};
+    store_index_scan(ix, "", idx_walk_cb, &w);
+    assert_int_equal(w.n, live);
 }
 
 static void test_store_index_matches_a_model(void **state)
@@ -1868,41 +1897,12 @@ static void test_store_index_matches_a_model(void **state)
             assert_int_equal(r, 0);
             model[k] = step;
         }
-        if (step % 10000 == 0) {
-            size_t live = 0;
-            for (int i = 0; i < K; i++) {
-                snprintf(key, sizeof(key), "/k/%05d", i);
-                struct store_item *it = store_index_get(ix, key);
-                if (model[i]) {
-                    live++;
-                    assert_non_null(it);
-                    assert_int_equal(it->mod_rev, model[i]);
-                } else {
-                    assert_null(it);
-                }
-            }
-            assert_int_equal(store_index_count(ix), live);
-            char *last = NULL;
-            store_index_scan(ix, "", idx_count_cb, &last);
-        }
+        if (step % 10000 == 0)
+            assert_index_matches(ix, model, K);
     }
     store_index_free(ix);
 }
 
-struct idx_walk {
-    char *last;
-    size_t n;
-};
-
-static int idx_walk_cb(struct store_item *it, void *ud)
-{
-    struct idx_walk *w = ud;
-    if (w->last)
-        assert_true(strcmp(w->last, it->key) < 0);
-    w->last = it->key;
-    w->n++;
-    return 0;
-}
 
 /* Inserts prepared for a whole batch, then linked in order (as the commit thread applies
  * a batch): keys new and old, the same key twice in one batch, neighbours of each other;
@@ -1950,23 +1950,7 @@ static void test_store_index_prepared_batches_match_a_model(void **state)
             store_index_del(ix, key);
             model[x % K] = 0;
         }
-        size_t live = 0;
-        for (int k = 0; k < K; k++) {
-            char key[32];
-            snprintf(key, sizeof(key), "/k/%05d", k);
-            struct store_item *it = store_index_get(ix, key);
-            if (model[k]) {
-                live++;
-                assert_non_null(it);
-                assert_int_equal(it->mod_rev, model[k]);
-            } else {
-                assert_null(it);
-            }
-        }
-        assert_int_equal(store_index_count(ix), live);
-        struct idx_walk w = {0};
-        store_index_scan(ix, "", idx_walk_cb, &w);
-        assert_int_equal(w.n, live);
+        assert_index_matches(ix, model, K);
     }
     store_index_free(ix);
 }
