@@ -569,16 +569,21 @@ static int parse_member(struct jparse *ps, json_t *obj, int depth)
     size_t key_len;
     if (!take(ps, '"') || parse_string(ps, &key, &key_len) < 0)
         return -1;
-    /* the key may live in ps->tmp, which the value's strings reuse */
-    char kbuf[128], *k = key_len < sizeof(kbuf) ? kbuf : malloc(key_len + 1);
-    if (!k)
-        return -1;
-    memcpy(k, key, key_len);
-    k[key_len] = '\0';
+    /* A key with escapes was unescaped into ps->tmp, which the value's strings reuse: only
+     * then is it copied first. Other keys point into the input and stay put. */
+    char kbuf[128], *k = NULL;
+    if (key == ps->tmp.p) {
+        k = key_len < sizeof(kbuf) ? kbuf : malloc(key_len + 1);
+        if (!k)
+            return -1;
+        memcpy(k, key, key_len);
+        k[key_len] = '\0';
+        key = k;
+    }
     skip_ws(ps);
     json_t *v = take(ps, ':') ? parse_value(ps, depth + 1) : NULL;
-    int r = v ? json_object_setn_new_nocheck(obj, k, key_len, v) : -1;
-    if (k != kbuf)
+    int r = v ? json_object_setn_new_nocheck(obj, key, key_len, v) : -1;
+    if (k && k != kbuf)
         free(k);
     return r ? -1 : 0;
 }
