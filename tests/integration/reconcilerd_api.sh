@@ -335,6 +335,11 @@ test_pod_log_is_proxied_to_the_node() {
     [ "$out" = $'follow0\nfollow1\nfollow2' ] || fail "follow: $out"
     out=$(req GET '/api/v1/namespaces/default/pods/p1/log?container=nope')
     [ "$(code_of "$out")" = 400 ] || fail "bad container: $out"
+    # the node itself refuses (it has no such pod): its answer, as a Status
+    req POST /api/v1/namespaces/default/pods "${JSON[@]}" -d '{"metadata":{"name":"p2"},"spec":{"nodeName":"n1","containers":[{"name":"c","image":"busybox:1.35"}]}}' >/dev/null
+    out=$(req GET /api/v1/namespaces/default/pods/p2/log)
+    [ "$(code_of "$out")" = 404 ] || fail "node's 404: $out"
+    body_of "$out" | grep -q 'the node n1 answered 404' || fail "node's 404 message: $out"
     stop_api
 }
 
