@@ -510,18 +510,23 @@ fail:
     return rc;
 }
 
-/* Grows *buf to hold n elements of size sz (commit thread buffers). A batch is already
- * durable when it is applied: memory and disk would disagree from here on, so running out
- * of memory ends the process, and a restart recovers the batch from the log. */
+/* A batch is already durable when it is applied: memory and disk would disagree from
+ * here on, so running out of memory ends the process, and a restart recovers the batch
+ * from the log. */
+static _Noreturn void apply_oom(void)
+{
+    log_error("store: out of memory applying a committed batch");
+    abort();
+}
+
+/* Grows *buf to hold n elements of size sz (commit thread buffers). */
 static void *apply_buf(void *buf, size_t *cap, size_t n, size_t sz)
 {
     if (n <= *cap)
         return buf;
     void *b = realloc(buf, n * 2 * sz);
-    if (!b) {
-        log_error("store: out of memory applying a committed batch");
-        abort();
-    }
+    if (!b)
+        apply_oom();
     *cap = n * 2;
     return b;
 }
@@ -543,10 +548,8 @@ static void batch_apply(struct store *st, struct req *batch)
         st->prep = apply_buf(st->prep, &st->prep_cap, n, sizeof(*st->prep));
         size_t k = 0;
         for (struct req *r = batch; r; r = r->next, k++) {
-            if (store_index_prepare(st->ix, r->item, &st->prep[k]) < 0) {
-                log_error("store: out of memory applying a committed batch");
-                abort();
-            }
+            if (store_index_prepare(st->ix, r->item, &st->prep[k]) < 0)
+                apply_oom();
         }
     }
     size_t i = 0;
@@ -564,10 +567,8 @@ static void batch_apply(struct store *st, struct req *batch)
             store_item_ref(r->item);
             int rc = prepared ? store_index_put_prepared(st->ix, &st->prep[i])
                               : store_index_put(st->ix, r->item);
-            if (rc < 0) {
-                log_error("store: out of memory applying a committed batch");
-                abort();
-            }
+            if (rc < 0)
+                apply_oom();
             ev->type = r->op == WOP_CREATE ? STORE_ADDED : STORE_MODIFIED;
             ev->cur = store_item_ref(r->item);
         }
