@@ -32,6 +32,9 @@ struct store_watch;
 struct store_opts {
     const char *dir; /* created if missing */
     size_t history;  /* events kept for watch resumption [100000] */
+    /* A snapshot is taken once the log since the last one holds this many bytes, or half
+     * the last snapshot's size when that is more [64 MiB]. */
+    size_t snapshot_bytes;
     /* Addition: when set, the store lives in etcd v3 instead of dir (which is then
      * ignored): comma-separated client URLs ("http://127.0.0.1:2379,http://10.0.0.2:2379"),
      * reached through etcd's JSON gateway. See "The etcd backend" below. */

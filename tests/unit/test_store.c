@@ -523,6 +523,73 @@ static void wal_path(struct fx *f, char *buf, size_t len, uint64_t start)
     snprintf(buf, len, "%s/wal-%020" PRIu64 ".log", f->sdir, start);
 }
 
+/* Whether the log segment that starts at revision start exists. */
+static bool have_segment(struct fx *f, uint64_t start)
+{
+    char path[PATH_MAX];
+    wal_path(f, path, sizeof(path), start);
+    return access(path, F_OK) == 0;
+}
+
+/* Writes key with an 8 KiB value; returns its revision. */
+static uint64_t put_8k(struct store *st, const char *key)
+{
+    static char big[8192];
+    memset(big, 'x', sizeof(big) - 1);
+    json_t *o = json_pack("{s:{s:s}, s:s}", "metadata", "name", key, "data", big);
+    json_t *out = NULL;
+    struct bosun_err err = {0};
+    int r = store_update(st, key, o, 0, &out, &err);
+    if (r == -ENOENT)
+        r = store_create(st, key, o, &out, &err);
+    assert_int_equal(r, 0);
+    uint64_t rev = strtoull(rv_of(out), NULL, 10);
+    json_decref(o);
+    json_decref(out);
+    return rev;
+}
+
+static void test_store_snapshots_after_half_the_last_snapshot_at_least_the_minimum(void **state)
+{
+    struct fx *f = *state;
+    struct bosun_err err = {0};
+    struct store_opts o = {.dir = f->sdir, .snapshot_bytes = 64 << 10};
+    assert_int_equal(store_open(&o, &f->st, &err), 0);
+    /* A small store: the minimum decides. 8 records of 8 KiB pass 64 KiB, so the segment
+     * after the snapshot at revision 8 starts at 9, before the next write is logged. */
+    uint64_t rev = 0;
+    for (int i = 0; i < 9; i++)
+        rev = put_8k(f->st, "/s/small");
+    assert_true(have_segment(f, 9));
+
+    /* A 1 MiB store, snapshotted: the next snapshot waits for 512 KiB of log (64 writes),
+     * where a fixed threshold would have taken one every 8 writes. */
+    char key[32];
+    for (int i = 0; i < 128; i++) {
+        snprintf(key, sizeof(key), "/s/%03d", i);
+        rev = put_8k(f->st, key);
+    }
+    assert_int_equal(store_snapshot(f->st, &err), 0);
+    uint64_t seg = rev + 1;
+    assert_true(have_segment(f, seg));
+    for (int i = 0; i < 56; i++) {
+        snprintf(key, sizeof(key), "/s/%03d", i);
+        put_8k(f->st, key);
+        assert_int_equal(count_files(f->sdir, "wal-"), 1);
+        assert_true(have_segment(f, seg));
+    }
+    for (int i = 56; i < 72; i++) {
+        snprintf(key, sizeof(key), "/s/%03d", i);
+        rev = put_8k(f->st, key);
+    }
+    /* past 512 KiB: a new segment, and the snapshot that ends the old one comes */
+    assert_false(count_files(f->sdir, "wal-") == 1 && have_segment(f, seg));
+    assert_int_equal(store_snapshot(f->st, &err), 0);
+    assert_int_equal(count_files(f->sdir, "wal-"), 1);
+    assert_false(have_segment(f, seg));
+    assert_int_equal(put_8k(f->st, "/s/last"), rev + 1);
+}
+
 /* Offsets of the records in a log segment. */
 static int record_offsets(const char *path, size_t *offs, int max, size_t *size)
 {
@@ -2082,6 +2149,7 @@ int main(void)
         T(test_store_list_of_10k_objects_is_fast),
         T(test_store_persists_across_close_and_reopen),
         T(test_store_reopens_after_snapshot_and_more_log),
+        T(test_store_snapshots_after_half_the_last_snapshot_at_least_the_minimum),
         T(test_store_cuts_off_torn_tail),
         T(test_store_zero_filled_log_tail_is_a_clean_end),
         T(test_store_refuses_corruption_in_the_middle),
