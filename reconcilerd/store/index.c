@@ -11,6 +11,8 @@
 /* p = 1/4 and 20 levels keep lookups at ~log4(n) comparisons up to ~10^12 keys while
  * spending on average 1.33 forward pointers per node. */
 #define SKIP_MAX_LEVEL STORE_INDEX_MAX_LEVEL
+/* How many searches store_index_prepare interleaves. */
+#define PREPARE_GROUP 16
 
 struct skip_node {
     struct store_item *item;
@@ -416,24 +418,84 @@ static int index_put(struct store_index *ix, struct store_item *it)
     return 0;
 }
 
-int store_index_prepare(struct store_index *ix, struct store_item *it,
-                        struct store_index_prep *p)
+/* One search of store_index_prepare in flight: at node x on level i; ge sorts at or after
+ * the key (the node the level above stopped at). */
+struct search {
+    struct skip_node *x;
+    const struct skip_node *ge;
+    int i;
+};
+
+/* Both cache lines a step reads from a node: its pointers and the key copy after them. */
+static inline void prefetch_node(const struct skip_node *n)
 {
-    p->item = it;
-    p->node = NULL;
-    p->hash = key_hash(it->key);
-    if (ix->tab_cap && *tab_slot(ix, it->key, p->hash))
-        return 0; /* the key is there: the item replaces the node's */
+    if (n) {
+        __builtin_prefetch(n);
+        __builtin_prefetch((const char *)n + 64);
+    }
+}
+
+/* Advances search s by one node; returns false once its level 0 is done. */
+static bool search_step(struct search *s, const char *key, struct skip_node **update)
+{
+    struct skip_node *nx = s->x->next[s->i];
+    if (nx && nx != s->ge && strcmp(nx->key, key) < 0) {
+        s->x = nx;
+        prefetch_node(nx->next[s->i]);
+        return true;
+    }
+    update[s->i] = s->x;
+    s->ge = nx;
+    if (--s->i < 0)
+        return false;
+    prefetch_node(s->x->next[s->i]);
+    return true;
+}
+
+int store_index_prepare(struct store_index *ix, struct store_index_prep *ps, size_t n)
+{
     /* Only the thread that changes the index gets here, so reading it without the writer
      * lock sees a state nobody changes meanwhile; readers only read. */
-    struct skip_node *n = node_new(random_level(ix), it);
-    if (!n)
-        return -ENOMEM;
-    n->hash = p->hash;
-    find_ge(ix, it->key, p->update);
-    for (int i = ix->level; i < n->level; i++)
-        p->update[i] = ix->head;
-    p->node = n;
+    struct search ss[PREPARE_GROUP];
+    for (size_t base = 0; base < n; base += PREPARE_GROUP) {
+        size_t g = n - base < PREPARE_GROUP ? n - base : PREPARE_GROUP;
+        struct store_index_prep *p = ps + base;
+        for (size_t k = 0; k < g; k++) {
+            p[k].hash = key_hash(p[k].item->key);
+            if (ix->tab_cap)
+                __builtin_prefetch(&ix->tab[p[k].hash & (ix->tab_cap - 1)]);
+        }
+        size_t active = 0;
+        for (size_t k = 0; k < g; k++) {
+            p[k].node = NULL;
+            ss[k].i = -1;
+            if (ix->tab_cap && *tab_slot(ix, p[k].item->key, p[k].hash))
+                continue; /* the key is there: the item replaces the node's */
+            struct skip_node *nd = node_new(random_level(ix), p[k].item);
+            if (!nd) {
+                for (size_t j = 0; j < base + k; j++) {
+                    free(ps[j].node);
+                    ps[j].node = NULL;
+                }
+                return -ENOMEM;
+            }
+            nd->hash = p[k].hash;
+            p[k].node = nd;
+            for (int i = ix->level; i < nd->level; i++)
+                p[k].update[i] = ix->head;
+            ss[k] = (struct search){.x = ix->head, .ge = NULL, .i = ix->level - 1};
+            active++;
+        }
+        /* The searches take turns a node at a time, each prefetching the node its next
+         * step reads: in an index larger than the cache, their misses overlap instead of
+         * following one another. */
+        while (active) {
+            for (size_t k = 0; k < g; k++) {
+                if (ss[k].i >= 0 && !search_step(&ss[k], p[k].item->key, p[k].update))
+                    active--;
+            }
+        }
+    }
     return 0;
 }
 

@@ -95,7 +95,8 @@ int store_index_append(struct store_index *ix, struct store_item *it);
  * the writer lock (readers never change the index, so what it reads holds still), and
  * store_index_put_prepared links under it. Between the two, the index may only change by
  * other prepared inserts (a delete could free a node a prepared insert points to).
- * store_index_prepare: 0 or -ENOMEM (nothing to undo; it borrows it until put).
+ * store_index_prepare prepares ps[0..n-1], whose item the caller sets (borrowed until
+ * put); their searches interleave. 0, or -ENOMEM with nothing to undo.
  * store_index_put_prepared: as store_index_put (takes over the caller's reference to the
  * item; -ENOMEM leaves it the caller's). Every prepared insert must be put. */
 #define STORE_INDEX_MAX_LEVEL 20
@@ -106,8 +107,7 @@ struct store_index_prep {
     uint32_t hash;
     struct skip_node *update[STORE_INDEX_MAX_LEVEL];
 };
-int store_index_prepare(struct store_index *ix, struct store_item *it,
-                        struct store_index_prep *p);
+int store_index_prepare(struct store_index *ix, struct store_index_prep *ps, size_t n);
 int store_index_put_prepared(struct store_index *ix, struct store_index_prep *p);
 /* Removes key if present (dropping the index's reference). */
 void store_index_del(struct store_index *ix, const char *key);

@@ -557,10 +557,10 @@ static void batch_apply(struct store *st, struct req *batch)
     if (prepared) {
         st->prep = apply_buf(st->prep, &st->prep_cap, n, sizeof(*st->prep));
         size_t k = 0;
-        for (struct req *r = batch; r; r = r->next, k++) {
-            if (store_index_prepare(st->ix, r->item, &st->prep[k]) < 0)
-                apply_oom();
-        }
+        for (struct req *r = batch; r; r = r->next, k++)
+            st->prep[k].item = r->item;
+        if (store_index_prepare(st->ix, st->prep, n) < 0)
+            apply_oom();
     }
     size_t i = 0;
     uint64_t last = 0;

@@ -2003,9 +2003,14 @@ static void test_store_index_prepared_batches_match_a_model(void **state)
             struct store_item *it =
                 store_item_new_splice(key, strlen(key), js, strlen(js), 13, rev, rev);
             assert_non_null(it);
-            assert_int_equal(store_index_prepare(ix, it, &prep[i]), 0);
+            prep[i].item = it;
+            /* one at a time in odd rounds, the whole batch at once in even ones */
+            if (round % 2)
+                assert_int_equal(store_index_prepare(ix, &prep[i], 1), 0);
             model[k] = rev;
         }
+        if (round % 2 == 0)
+            assert_int_equal(store_index_prepare(ix, prep, (size_t)n), 0);
         for (int i = 0; i < n; i++)
             assert_int_equal(store_index_put_prepared(ix, &prep[i]), 0);
         for (int d = (int)((x >> 40) % 8); d > 0; d--) { /* a few deletes in between */
