@@ -13,6 +13,9 @@
  * others, and at most this many ring slots are examined per turn for prefix filtering. */
 #define FANOUT_BATCH 256
 #define FANOUT_SCAN 4096
+/* store_hub_append checks up to this many watches for a batch nobody wants (see
+ * nobody_wants); with more, it leaves the filtering to the fan-out thread. */
+#define QUIET_MAX_WATCHES 64
 
 struct hub_slot {
     enum store_event_type type;
@@ -134,9 +137,29 @@ static void ring_trim(struct store_hub *hub)
     }
 }
 
+/* Called with hub->mu held, before evs are appended: true when no watch wants any of
+ * them and every watch has passed every earlier event, so the fan-out thread would only
+ * move cursors. With hub->mu held and no callback running, that thread is waiting. */
+static bool nobody_wants(struct store_hub *hub, const struct store_hub_ev *evs, size_t n)
+{
+    if (hub->in_cb)
+        return false;
+    size_t k = 0;
+    for (struct store_hub_watch *w = hub->first; w; w = w->next) {
+        if (++k > QUIET_MAX_WATCHES || w->cursor != hub->head_rev || !w->prefix_len ||
+            atomic_load(&w->cancelled))
+            return false;
+        for (size_t i = 0; i < n; i++)
+            if (strncmp(evs[i].cur->key, w->prefix, w->prefix_len) == 0)
+                return false;
+    }
+    return true;
+}
+
 void store_hub_append(struct store_hub *hub, struct store_hub_ev *evs, size_t n)
 {
     pthread_mutex_lock(&hub->mu);
+    bool quiet = nobody_wants(hub, evs, n);
     for (size_t i = 0; i < n; i++) {
         if (hub->count == hub->cap) {
             ring_trim(hub);
@@ -151,9 +174,17 @@ void store_hub_append(struct store_hub *hub, struct store_hub_ev *evs, size_t n)
         hub->count++;
         hub->head_rev = evs[i].rev;
     }
+    if (quiet) {
+        /* Writes to what nobody watches cost the fan-out thread no wake-up. */
+        for (struct store_hub_watch *w = hub->first; w; w = w->next)
+            w->cursor = hub->head_rev;
+        hub->min_cursor = hub->first ? hub->head_rev : UINT64_MAX;
+    }
     ring_trim(hub);
-    hub->gen++;
-    pthread_cond_signal(&hub->wake);
+    if (!quiet) {
+        hub->gen++;
+        pthread_cond_signal(&hub->wake);
+    }
     pthread_mutex_unlock(&hub->mu);
 }
 

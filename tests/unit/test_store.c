@@ -933,6 +933,50 @@ static void test_store_watch_filters_by_prefix(void **state)
     store_watch_cancel(w);
 }
 
+/* Writes no watch wants move the watches' cursors without the fan-out thread: what a
+ * watch wants still arrives once and in order, history still ends at the window, and a
+ * watch from inside the window still replays it. */
+static void test_store_watch_unwatched_writes_keep_order_and_window(void **state)
+{
+    struct fx *f = *state;
+    struct bosun_err err = {0};
+    f->st = open_store(f->sdir, 16);
+    struct seen a;
+    seen_init(&a);
+    struct store_watch *wa = NULL;
+    assert_int_equal(store_watch(f->st, "/a/", 0, watch_cb, &a, &wa, &err), 0);
+    char key[32];
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof(key), "/b/%d", i);
+        put(f->st, key, i);
+    }
+    struct seen all;
+    seen_init(&all);
+    struct store_watch *wall = NULL;
+    assert_int_equal(store_watch(f->st, "", 50, watch_cb, &all, &wall, &err), -ERANGE);
+    assert_int_equal(put(f->st, "/a/x", 1), 101);
+    assert_int_equal(wait_for(&a, 1, 5000), 1);
+    assert_string_equal(a.keys[0], "/a/x");
+    assert_int_equal(a.revs[0], 101);
+    assert_int_equal(store_watch(f->st, "", 95, watch_cb, &all, &wall, &err), 0);
+    for (int i = 100; i < 103; i++) {
+        snprintf(key, sizeof(key), "/b/%d", i);
+        put(f->st, key, i);
+    }
+    assert_int_equal(put(f->st, "/a/y", 1), 105);
+    assert_int_equal(wait_for(&all, 10, 5000), 10);
+    assert_int_equal(wait_for(&a, 2, 5000), 2);
+    usleep(50000);
+    assert_int_equal(a.n, 2);
+    assert_string_equal(a.keys[1], "/a/y");
+    assert_int_equal(a.revs[1], 105);
+    assert_int_equal(all.n, 10);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(all.revs[i], 96 + (uint64_t)i);
+    store_watch_cancel(wall);
+    store_watch_cancel(wa);
+}
+
 static void test_store_watch_too_old_gives_erange(void **state)
 {
     struct fx *f = *state;
@@ -2162,6 +2206,7 @@ int main(void)
         T(test_store_watch_replays_history_then_streams_live_in_order_once),
         T(test_store_watch_started_during_writes_has_no_gap_or_duplicate),
         T(test_store_watch_filters_by_prefix),
+        T(test_store_watch_unwatched_writes_keep_order_and_window),
         T(test_store_watch_too_old_gives_erange),
         T(test_store_watch_cancel_from_inside_callback),
         T(test_store_watch_cancel_waits_for_running_callback),
