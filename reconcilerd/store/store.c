@@ -43,7 +43,8 @@
  * use (to about two snapshots and a half) and replay time. Scaling with the snapshot keeps
  * its cost per write constant: with a fixed 64 MiB, a store of 700k objects rewrote
  * 700 MiB for every 64 MiB of writes, and those bursts of disk writes stalled the log's
- * syncs. */
+ * syncs. The record cap bounds start-up: 1M small objects and a full 500k-record log
+ * loaded in 2.7 s here (1.8 s without the log). */
 #define SNAP_BYTES (64ull << 20)
 #define SNAP_RECORDS 500000ull
 #define DEFAULT_HISTORY 100000
