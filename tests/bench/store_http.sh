@@ -225,5 +225,15 @@ elapsed=$(($(date +%s) - START))
         echo "| list of $n ConfigMaps, ms (etcd: range of the same keys) | $(fmt file_list_$n 1) | $(fmt etcdapi_list_$n 1) | $(fmt etcd_list_$n 1) | $(ratio etcdapi_list_$n file_list_$n) faster | $(ratio etcd_list_$n file_list_$n) faster |"
     done
     echo "| resident memory per object, B (growth while $NOBJ load; reconcilerd / etcd process) | $(fmt file_rss_per_object) (its JSON: $(fmt file_json_per_object)) | | $(fmt etcd_rss_per_object) | | |"
+    # The spread behind the medians: this machine drifts, and the file store grows.
+    echo
+    for c in 16 256; do
+        line="Rounds at $c clients, bosun / etcd gateway writes/s:"
+        for r in $(seq "$ROUNDS"); do
+            line+=" $(fmt file_put_${c}_rps_r$r) / $(fmt etcd_put_${c}_rps_r$r) ($(ratio file_put_${c}_rps_r$r etcd_put_${c}_rps_r$r))"
+            [ "$r" -lt "$ROUNDS" ] && line+=","
+        done
+        echo "$line."
+    done
 } >>"$OUT"
 echo "appended to $OUT"
