@@ -1287,10 +1287,10 @@ static void async_one_wait(struct async_one *o)
     pthread_mutex_unlock(&o->mu);
 }
 
-static void test_store_full_disk_fails_writes_keeps_reads_and_recovers(void **state)
+/* Mounts a 2 MiB tmpfs for a full-disk test (skips without root); sdir = a store
+ * directory on it, filler = the file that fills it. */
+static void small_disk(struct fx *f, char sdir[400], char filler[420])
 {
-    struct fx *f = *state;
-    struct bosun_err err = {0};
     if (geteuid() != 0) {
         print_message("SKIPPED: the full-disk test mounts a tmpfs and needs root\n");
         skip();
@@ -1302,10 +1302,33 @@ static void test_store_full_disk_fails_writes_keeps_reads_and_recovers(void **st
         skip();
     }
     f->mounted = 1;
+    snprintf(sdir, 400, "%s/store", f->mnt);
+    snprintf(filler, 420, "%s/filler", f->mnt);
+}
+
+/* Writes filler until the disk is full; returns its size. */
+static off_t fill_disk(const char *filler)
+{
+    int fd = open(filler, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    static char chunk[4096];
+    memset(chunk, 'x', sizeof(chunk));
+    off_t size = 0;
+    ssize_t n;
+    while ((n = write(fd, chunk, sizeof(chunk))) > 0)
+        size += n;
+    assert_int_equal(errno, ENOSPC);
+    close(fd);
+    return size;
+}
+
+static void test_store_full_disk_fails_writes_keeps_reads_and_recovers(void **state)
+{
+    struct fx *f = *state;
+    struct bosun_err err = {0};
     char sdir[400];
     char filler[420];
-    snprintf(sdir, sizeof(sdir), "%s/store", f->mnt);
-    snprintf(filler, sizeof(filler), "%s/filler", f->mnt);
+    small_disk(f, sdir, filler);
     f->st = open_store(sdir, 0);
     for (int i = 0; i < 20; i++) {
         char key[32];
@@ -1313,14 +1336,7 @@ static void test_store_full_disk_fails_writes_keeps_reads_and_recovers(void **st
         put(f->st, key, i);
     }
 
-    int fd = open(filler, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    assert_true(fd >= 0);
-    static char chunk[4096];
-    memset(chunk, 'x', sizeof(chunk));
-    while (write(fd, chunk, sizeof(chunk)) > 0)
-        ;
-    assert_int_equal(errno, ENOSPC);
-    close(fd);
+    fill_disk(filler);
 
     /* a value large enough to need new pages in the log */
     json_t *big = obj("big", 1);
@@ -1384,6 +1400,52 @@ static void test_store_full_disk_fails_writes_keeps_reads_and_recovers(void **st
     assert_int_equal(strlen(jsonx_get_str(got, "spec.pad")), 19999);
     json_decref(got);
     json_decref(big);
+}
+
+/* A snapshot on a full disk fails with the cause named, whether there is no room for the
+ * next log segment or only for the snapshot itself; the store keeps serving, nothing
+ * half-written stays behind, and once space returns a snapshot and writes work again. */
+static void test_store_snapshot_on_full_disk_fails_then_recovers(void **state)
+{
+    struct fx *f = *state;
+    struct bosun_err err = {0};
+    char sdir[400];
+    char filler[420];
+    small_disk(f, sdir, filler);
+    f->st = open_store(sdir, 0);
+    char key[32];
+    for (int i = 0; i < 20; i++) { /* ~8 KiB each: the snapshot needs ~40 pages */
+        snprintf(key, sizeof(key), "/k/%02d", i);
+        put_8k(f->st, key);
+    }
+    off_t filled = fill_disk(filler);
+
+    /* no room even for the next segment's header */
+    assert_true(store_snapshot(f->st, &err) < 0);
+    assert_non_null(strstr(err.msg, "no space left on device"));
+    /* room for the segment, not for the snapshot */
+    assert_int_equal(truncate(filler, filled - 8192), 0);
+    err.msg[0] = '\0';
+    assert_true(store_snapshot(f->st, &err) < 0);
+    assert_non_null(strstr(err.msg, "no space left on device"));
+    assert_non_null(strstr(err.msg, ".snap.tmp"));
+    assert_int_equal(count_files(sdir, "snap-"), 0);
+    size_t n = 0;
+    assert_int_equal(store_list(f->st, "/k/", count_cb, &n, NULL, &err), 0);
+    assert_int_equal(n, 20);
+
+    assert_int_equal(unlink(filler), 0);
+    assert_int_equal(store_snapshot(f->st, &err), 0);
+    assert_int_equal(count_files(sdir, "snap-"), 1);
+    assert_int_equal(put_8k(f->st, "/k/after"), 21);
+    store_close(f->st);
+    f->st = NULL;
+
+    struct store_check_report rep = {0};
+    assert_int_equal(store_check(sdir, &rep, &err), 0);
+    assert_int_equal(rep.objects, 21);
+    f->st = open_store(sdir, 0);
+    assert_int_equal(store_revision(f->st), 21);
 }
 
 /* ---- raw JSON bytes, lazy parsing, format versions -------------------------------------- */
@@ -2213,6 +2275,7 @@ int main(void)
         T(test_store_concurrent_writers_all_acknowledged_and_durable),
         T(test_store_crash_keeps_every_acknowledged_write),
         T(test_store_full_disk_fails_writes_keeps_reads_and_recovers),
+        T(test_store_snapshot_on_full_disk_fails_then_recovers),
         T(test_store_raw_list_get_and_watch_carry_resource_version),
         T(test_store_raw_bytes_survive_replay_and_snapshot),
         cmocka_unit_test(test_store_json_meta_off_finds_top_level_metadata_only),
