@@ -79,12 +79,10 @@ const char *api_patch_merge_key(const char *path)
 static void path_join(char *dst, const char *base, const char *key)
 {
     size_t n = strbuf_copy(dst, PATH_MAX_LEN, base);
-    if (*base && n + 1 < PATH_MAX_LEN) {
-        dst[n] = '.';
-        strbuf_copy(dst + n + 1, PATH_MAX_LEN - n - 1, key);
-    } else if (!*base) {
-        strbuf_copy(dst, PATH_MAX_LEN, key);
-    }
+    if (*base && n + 1 < PATH_MAX_LEN)
+        dst[n++] = '.';
+    if (n < PATH_MAX_LEN)
+        strbuf_copy(dst + n, PATH_MAX_LEN - n, key);
 }
 
 static void path_items(char *dst, const char *base)

@@ -819,20 +819,13 @@ static void later_write_answer(struct httpd_req *req, void *ud)
 
 static struct later_write *later_write_new(struct api_req *r, int code, const char *name)
 {
-    /* not calloc: zeroing the name buffers costs more than filling them */
-    struct later_write *lw = malloc(sizeof(*lw));
+    struct later_write *lw = calloc(1, sizeof(*lw));
     if (!lw)
         return NULL;
     lw->api = r->api;
     lw->kind = r->kind;
     lw->code = code;
-    lw->finalize = false;
-    lw->rc = 0;
-    lw->json = NULL;
-    lw->len = 0;
-    lw->cause = NULL;
     lw->req = r->req;
-    lw->key = NULL;
     strbuf_copy(lw->qualified, sizeof(lw->qualified), r->qualified);
     strbuf_copy(lw->name, sizeof(lw->name), name);
     strbuf_copy(lw->sub, sizeof(lw->sub), r->path.sub);

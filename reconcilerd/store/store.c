@@ -20,7 +20,6 @@
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,8 +87,6 @@ struct req {
     void *done_ud;
     int rc;
     struct req *next;
-    /* Last but for the key: an asynchronous req is zeroed only up to here (it is
-     * allocated per write, and the cause is written only when the write fails). */
     char cause[384];
     char key_buf[];
 };
@@ -2117,11 +2114,9 @@ static int do_write_async(struct store *st, enum wop op, const char *key, const 
                           struct bosun_err *err)
 {
     size_t key_len = key ? strlen(key) : 0;
-    struct req *req = malloc(sizeof(*req) + key_len + 1);
+    struct req *req = calloc(1, sizeof(*req) + key_len + 1);
     if (!req)
         return err_errno(err, -ENOMEM, "store: %s %s", wop_verb(op), key ? key : "");
-    memset(req, 0, offsetof(struct req, cause));
-    req->cause[0] = '\0';
     memcpy(req->key_buf, key ? key : "", key_len + 1);
     req->op = op;
     req->key = req->key_buf;
