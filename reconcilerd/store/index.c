@@ -14,16 +14,20 @@
 /* How many searches store_index_prepare interleaves. */
 #define PREPARE_GROUP 16
 
+/* A node keeps a copy of its item's key right after next[] (see node_key): a search reads
+ * the node it is at anyway, and comparing there saves a cache miss per step (the item
+ * lives elsewhere), which is most of an insert's cost in an index of many keys. */
 struct skip_node {
     struct store_item *item;
-    /* A copy of the item's key, stored right after next[]: a search reads the node it
-     * is at anyway, and comparing there saves a cache miss per step (the item lives
-     * elsewhere), which is most of an insert's cost in an index of many keys. */
-    const char *key;
     int level;
     uint32_t hash; /* of the key, for the hash table */
     struct skip_node *next[];
 };
+
+static inline const char *node_key(const struct skip_node *n)
+{
+    return (const char *)&n->next[n->level];
+}
 
 struct store_index {
     struct skip_node *head;
@@ -54,7 +58,7 @@ static struct skip_node **tab_slot(const struct store_index *ix, const char *key
     size_t mask = ix->tab_cap - 1;
     for (size_t i = h & mask;; i = (i + 1) & mask) {
         struct skip_node *n = ix->tab[i];
-        if (!n || (n->hash == h && strcmp(n->key, key) == 0))
+        if (!n || (n->hash == h && strcmp(node_key(n), key) == 0))
             return &ix->tab[i];
     }
 }
@@ -90,7 +94,7 @@ static int tab_reserve(struct store_index *ix)
 
 static void tab_insert(struct store_index *ix, struct skip_node *n)
 {
-    *tab_slot(ix, n->key, n->hash) = n;
+    *tab_slot(ix, node_key(n), n->hash) = n;
 }
 
 static void tab_remove(struct store_index *ix, struct skip_node *n)
@@ -258,9 +262,7 @@ static struct skip_node *node_new(int level, struct store_item *it)
     n->level = level;
     n->item = it;
     n->hash = 0;
-    char *key = (char *)&n->next[level];
-    memcpy(key, it ? it->key : "", key_len + 1);
-    n->key = key;
+    memcpy((char *)node_key(n), it ? it->key : "", key_len + 1);
     for (int i = 0; i < level; i++)
         n->next[i] = NULL;
     return n;
@@ -319,22 +321,50 @@ static int random_level(struct store_index *ix)
     return level;
 }
 
+/* One skiplist search in flight: at node x on level i; ge sorts at or after
+ * the key (the node the level above stopped at). */
+struct search {
+    struct skip_node *x;
+    struct skip_node *ge;
+    int i;
+};
+
+/* Both cache lines a step reads from a node: its pointers and the key copy after them. */
+static inline void prefetch_node(const struct skip_node *n)
+{
+    if (n) {
+        __builtin_prefetch(n);
+        __builtin_prefetch((const char *)n + 64);
+    }
+}
+
+/* Advances search s by one node; returns false once its level 0 is done. */
+static bool search_step(struct search *s, const char *key, struct skip_node **update)
+{
+    struct skip_node *nx = s->x->next[s->i];
+    if (nx && nx != s->ge && strcmp(node_key(nx), key) < 0) {
+        s->x = nx;
+        prefetch_node(nx->next[s->i]);
+        return true;
+    }
+    update[s->i] = s->x;
+    s->ge = nx;
+    if (--s->i < 0)
+        return false;
+    prefetch_node(s->x->next[s->i]);
+    return true;
+}
+
 /* Fills update[] with the last node before key at each level; returns the node at or
  * after key on level 0. */
 static struct skip_node *find_ge(const struct store_index *ix, const char *key,
                                  struct skip_node **update)
 {
-    struct skip_node *x = ix->head;
-    const struct skip_node *ge = NULL; /* known to sort at or after key */
-    for (int i = ix->level - 1; i >= 0; i--) {
-        struct skip_node *nx;
-        while ((nx = x->next[i]) && nx != ge && strcmp(nx->key, key) < 0)
-            x = nx;
-        ge = x->next[i];
-        if (update)
-            update[i] = x;
-    }
-    return x->next[0];
+    struct skip_node *scratch[SKIP_MAX_LEVEL];
+    struct search s = {.x = ix->head, .ge = NULL, .i = ix->level - 1};
+    while (search_step(&s, key, update ? update : scratch))
+        ;
+    return s.ge;
 }
 
 struct store_item *store_index_get(const struct store_index *ix, const char *key)
@@ -365,7 +395,7 @@ int store_index_append(struct store_index *ix, struct store_item *it)
         ix->tail_valid = true;
     }
     struct skip_node *last = ix->tail[0];
-    if (last != ix->head && strcmp(last->key, it->key) >= 0)
+    if (last != ix->head && strcmp(node_key(last), it->key) >= 0)
         return store_index_put(ix, it);
     if (tab_reserve(ix) < 0)
         return -ENOMEM;
@@ -416,40 +446,6 @@ static int index_put(struct store_index *ix, struct store_item *it)
     }
     ix->count++;
     return 0;
-}
-
-/* One search of store_index_prepare in flight: at node x on level i; ge sorts at or after
- * the key (the node the level above stopped at). */
-struct search {
-    struct skip_node *x;
-    const struct skip_node *ge;
-    int i;
-};
-
-/* Both cache lines a step reads from a node: its pointers and the key copy after them. */
-static inline void prefetch_node(const struct skip_node *n)
-{
-    if (n) {
-        __builtin_prefetch(n);
-        __builtin_prefetch((const char *)n + 64);
-    }
-}
-
-/* Advances search s by one node; returns false once its level 0 is done. */
-static bool search_step(struct search *s, const char *key, struct skip_node **update)
-{
-    struct skip_node *nx = s->x->next[s->i];
-    if (nx && nx != s->ge && strcmp(nx->key, key) < 0) {
-        s->x = nx;
-        prefetch_node(nx->next[s->i]);
-        return true;
-    }
-    update[s->i] = s->x;
-    s->ge = nx;
-    if (--s->i < 0)
-        return false;
-    prefetch_node(s->x->next[s->i]);
-    return true;
 }
 
 int store_index_prepare(struct store_index *ix, struct store_index_prep *ps, size_t n)
@@ -522,7 +518,7 @@ int store_index_put_prepared(struct store_index *ix, struct store_index_prep *p)
         /* Inserts linked since this one was prepared may now sit between the
          * predecessor found then and the key: step over them. */
         struct skip_node *u = p->update[i];
-        while (u->next[i] && strcmp(u->next[i]->key, n->key) < 0)
+        while (u->next[i] && strcmp(node_key(u->next[i]), node_key(n)) < 0)
             u = u->next[i];
         n->next[i] = u->next[i];
         u->next[i] = n;
@@ -562,13 +558,13 @@ int store_index_scan_after(const struct store_index *ix, const char *prefix, con
     struct skip_node *n;
     if (after && strcmp(after, prefix) >= 0) {
         n = find_ge(ix, after, NULL);
-        if (n && strcmp(n->key, after) == 0)
+        if (n && strcmp(node_key(n), after) == 0)
             n = n->next[0];
     } else {
         n = find_ge(ix, prefix, NULL);
     }
     for (; n; n = n->next[0]) {
-        if (strncmp(n->key, prefix, plen) != 0)
+        if (strncmp(node_key(n), prefix, plen) != 0)
             break;
         int r = fn(n->item, ud);
         if (r)
