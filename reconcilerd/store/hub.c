@@ -13,9 +13,10 @@
  * others, and at most this many ring slots are examined per turn for prefix filtering. */
 #define FANOUT_BATCH 256
 #define FANOUT_SCAN 4096
-/* store_hub_append checks up to this many watches for a batch nobody wants (see
- * nobody_wants); with more, it leaves the filtering to the fan-out thread. */
-#define QUIET_MAX_WATCHES 64
+/* store_hub_append compares at most this many (watch, event) pairs to find a batch nobody
+ * wants (see nobody_wants), so the commit thread's share stays small; past that it leaves
+ * the filtering to the fan-out thread. */
+#define QUIET_MAX_COMPARES 4096
 
 struct hub_slot {
     enum store_event_type type;
@@ -146,7 +147,7 @@ static bool nobody_wants(struct store_hub *hub, const struct store_hub_ev *evs, 
         return false;
     size_t k = 0;
     for (struct store_hub_watch *w = hub->first; w; w = w->next) {
-        if (++k > QUIET_MAX_WATCHES || w->cursor != hub->head_rev || !w->prefix_len ||
+        if (++k * n > QUIET_MAX_COMPARES || w->cursor != hub->head_rev || !w->prefix_len ||
             atomic_load(&w->cancelled))
             return false;
         for (size_t i = 0; i < n; i++)
