@@ -203,6 +203,8 @@ int main(int argc, char **argv)
         c->req = (char *)req;
         if (vary) {
             c->req = malloc(rlen);
+            if (!c->req)
+                die("malloc");
             memcpy(c->req, req, rlen);
             new_key(c);
         }
