@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lib/jsonx.h"
+#include "reconcilerd/store/mem.h"
 #include "reconcilerd/store/record.h"
 
 /* p = 1/4 and 20 levels keep lookups at ~log4(n) comparisons up to ~10^12 keys while
@@ -19,8 +20,9 @@
  * lives elsewhere), which is most of an insert's cost in an index of many keys. */
 struct skip_node {
     struct store_item *item;
-    int level;
-    uint32_t hash; /* of the key, for the hash table */
+    uint8_t level;
+    uint8_t mem_cls; /* for store_mem_free */
+    uint32_t hash;   /* of the key, for the hash table */
     struct skip_node *next[];
 };
 
@@ -30,6 +32,7 @@ static inline const char *node_key(const struct skip_node *n)
 }
 
 struct store_index {
+    struct store_mem *mem; /* the nodes', and the items' the store makes for this index */
     struct skip_node *head;
     int level;
     size_t count;
@@ -121,12 +124,14 @@ static void tab_remove(struct store_index *ix, struct skip_node *n)
     }
 }
 
-static struct store_item *item_alloc(const char *key, size_t key_len, size_t raw_cap,
-                                     uint64_t mod_rev, uint64_t create_rev)
+static struct store_item *item_alloc(struct store_mem *mem, const char *key, size_t key_len,
+                                     size_t raw_cap, uint64_t mod_rev, uint64_t create_rev)
 {
-    struct store_item *it = malloc(sizeof(*it) + key_len + 1 + raw_cap + 1);
+    uint8_t cls;
+    struct store_item *it = store_mem_alloc(mem, sizeof(*it) + key_len + 1 + raw_cap + 1, &cls);
     if (!it)
         return NULL;
+    it->mem_cls = cls;
     atomic_init(&it->refs, 1);
     it->mod_rev = mod_rev;
     it->create_rev = create_rev;
@@ -140,9 +145,10 @@ static struct store_item *item_alloc(const char *key, size_t key_len, size_t raw
     return it;
 }
 
-struct store_item *store_item_alloc_splice(const char *key, size_t key_len, size_t js_len)
+struct store_item *store_item_alloc_splice(struct store_mem *mem, const char *key, size_t key_len,
+                                           size_t js_len)
 {
-    return item_alloc(key, key_len, js_len + STORE_RV_SPLICE_MAX, 0, 0);
+    return item_alloc(mem, key, key_len, js_len + STORE_RV_SPLICE_MAX, 0, 0);
 }
 
 void store_item_splice(struct store_item *it, const char *js, size_t js_len, size_t meta_off,
@@ -156,19 +162,19 @@ void store_item_splice(struct store_item *it, const char *js, size_t js_len, siz
     it->create_rev = create_rev;
 }
 
-struct store_item *store_item_new_splice(const char *key, size_t key_len, const char *js,
-                                         size_t js_len, size_t meta_off, uint64_t mod_rev,
-                                         uint64_t create_rev)
+struct store_item *store_item_new_splice(struct store_mem *mem, const char *key, size_t key_len,
+                                         const char *js, size_t js_len, size_t meta_off,
+                                         uint64_t mod_rev, uint64_t create_rev)
 {
-    struct store_item *it = store_item_alloc_splice(key, key_len, js_len);
+    struct store_item *it = store_item_alloc_splice(mem, key, key_len, js_len);
     if (it)
         store_item_splice(it, js, js_len, meta_off, mod_rev, create_rev);
     return it;
 }
 
-struct store_item *store_item_new_raw(const char *key, size_t key_len, const char *raw,
-                                      size_t raw_len, uint64_t mod_rev, uint64_t create_rev,
-                                      bool *bad)
+struct store_item *store_item_new_raw(struct store_mem *mem, const char *key, size_t key_len,
+                                      const char *raw, size_t raw_len, uint64_t mod_rev,
+                                      uint64_t create_rev, bool *bad)
 {
     uint32_t rv_off;
     uint8_t rv_len;
@@ -177,7 +183,7 @@ struct store_item *store_item_new_raw(const char *key, size_t key_len, const cha
         *bad = true;
         return NULL;
     }
-    struct store_item *it = item_alloc(key, key_len, raw_len, mod_rev, create_rev);
+    struct store_item *it = item_alloc(mem, key, key_len, raw_len, mod_rev, create_rev);
     if (!it)
         return NULL;
     char *dst = it->key + key_len + 1;
@@ -194,7 +200,8 @@ struct store_item *store_item_restamp(const struct store_item *it, uint64_t rev)
     char digits[24];
     int nd = snprintf(digits, sizeof(digits), "%llu", (unsigned long long)rev);
     size_t raw_len = it->raw_len - it->rv_len + (size_t)nd;
-    struct store_item *n = item_alloc(it->key, it->key_len, raw_len, rev, it->create_rev);
+    struct store_item *n = item_alloc(store_mem_of(it, it->mem_cls), it->key, it->key_len, raw_len,
+                                      rev, it->create_rev);
     if (!n)
         return NULL;
     const char *src = store_item_raw(it);
@@ -249,17 +256,20 @@ void store_item_unref(struct store_item *it)
     if (atomic_fetch_sub_explicit(&it->refs, 1, memory_order_acq_rel) != 1)
         return;
     json_decref(atomic_load_explicit(&it->value, memory_order_relaxed));
-    free(it);
+    store_mem_free(it, it->mem_cls);
 }
 
 /* it NULL: the head, which has no key. */
-static struct skip_node *node_new(int level, struct store_item *it)
+static struct skip_node *node_new(struct store_index *ix, int level, struct store_item *it)
 {
     size_t key_len = it ? it->key_len : 0;
-    struct skip_node *n = malloc(sizeof(*n) + (size_t)level * sizeof(n->next[0]) + key_len + 1);
+    uint8_t cls;
+    struct skip_node *n = store_mem_alloc(
+        ix->mem, sizeof(*n) + (size_t)level * sizeof(n->next[0]) + key_len + 1, &cls);
     if (!n)
         return NULL;
-    n->level = level;
+    n->mem_cls = cls;
+    n->level = (uint8_t)level;
     n->item = it;
     n->hash = 0;
     memcpy((char *)node_key(n), it ? it->key : "", key_len + 1);
@@ -268,13 +278,21 @@ static struct skip_node *node_new(int level, struct store_item *it)
     return n;
 }
 
+static void node_free(struct skip_node *n)
+{
+    if (n)
+        store_mem_free(n, n->mem_cls);
+}
+
 struct store_index *store_index_new(void)
 {
     struct store_index *ix = calloc(1, sizeof(*ix));
     if (!ix)
         return NULL;
-    ix->head = node_new(SKIP_MAX_LEVEL, NULL);
+    ix->mem = store_mem_new();
+    ix->head = ix->mem ? node_new(ix, SKIP_MAX_LEVEL, NULL) : NULL;
     if (!ix->head) {
+        store_mem_release(ix->mem);
         free(ix);
         return NULL;
     }
@@ -291,12 +309,18 @@ void store_index_free(struct store_index *ix)
     while (n) {
         struct skip_node *nx = n->next[0];
         store_item_unref(n->item);
-        free(n);
+        node_free(n);
         n = nx;
     }
-    free(ix->head);
+    node_free(ix->head);
+    store_mem_release(ix->mem);
     free(ix->tab);
     free(ix);
+}
+
+struct store_mem *store_index_mem(const struct store_index *ix)
+{
+    return ix->mem;
 }
 
 size_t store_index_count(const struct store_index *ix)
@@ -400,7 +424,7 @@ int store_index_append(struct store_index *ix, struct store_item *it)
     if (tab_reserve(ix) < 0)
         return -ENOMEM;
     int level = random_level(ix);
-    struct skip_node *n = node_new(level, it);
+    struct skip_node *n = node_new(ix, level, it);
     if (!n)
         return -ENOMEM;
     n->hash = key_hash(it->key);
@@ -431,7 +455,7 @@ static int index_put(struct store_index *ix, struct store_item *it)
     struct skip_node *update[SKIP_MAX_LEVEL];
     find_ge(ix, it->key, update);
     int level = random_level(ix);
-    struct skip_node *n = node_new(level, it);
+    struct skip_node *n = node_new(ix, level, it);
     if (!n)
         return -ENOMEM;
     n->hash = h;
@@ -467,10 +491,10 @@ int store_index_prepare(struct store_index *ix, struct store_index_prep *ps, siz
             ss[k].i = -1;
             if (ix->tab_cap && *tab_slot(ix, p[k].item->key, p[k].hash))
                 continue; /* the key is there: the item replaces the node's */
-            struct skip_node *nd = node_new(random_level(ix), p[k].item);
+            struct skip_node *nd = node_new(ix, random_level(ix), p[k].item);
             if (!nd) {
                 for (size_t j = 0; j < base + k; j++) {
-                    free(ps[j].node);
+                    node_free(ps[j].node);
                     ps[j].node = NULL;
                 }
                 return -ENOMEM;
@@ -504,7 +528,7 @@ int store_index_put_prepared(struct store_index *ix, struct store_index_prep *p)
         /* there already, or put by an earlier prepared insert of the same batch */
         store_item_unref((*slot)->item);
         (*slot)->item = p->item;
-        free(n);
+        node_free(n);
         return 0;
     }
     if (!n)
@@ -541,7 +565,7 @@ void store_index_del(struct store_index *ix, const char *key)
     while (ix->level > 1 && !ix->head->next[ix->level - 1])
         ix->level--;
     store_item_unref(n->item);
-    free(n);
+    node_free(n);
     ix->count--;
 }
 

@@ -31,8 +31,9 @@ struct store_item {
     uint32_t raw_len; /* bytes of JSON after the key (see store_item_raw) */
     uint32_t rv_off;  /* offset of metadata.resourceVersion's first digit in the raw bytes */
     uint16_t key_len;
-    uint8_t rv_len; /* its digits */
-    char key[];     /* NUL-terminated; the raw JSON follows, also NUL-terminated */
+    uint8_t rv_len;  /* its digits */
+    uint8_t mem_cls; /* for store_mem_free */
+    char key[];      /* NUL-terminated; the raw JSON follows, also NUL-terminated */
 };
 
 /* The serialized value, metadata.resourceVersion == mod_rev included; borrowed for the
@@ -42,26 +43,32 @@ static inline const char *store_item_raw(const struct store_item *it)
     return it->key + it->key_len + 1;
 }
 
+struct store_mem;
+
+/* Items are allocated from mem (store_index_mem, so that they share the index's chunks;
+ * NULL: malloc) and go back to it when their last reference goes. */
+
 /* New item (one reference) from value bytes without a resourceVersion (a value being
  * written, or a version 1 record): mod_rev is spliced into the metadata object opening at
  * meta_off (store_json_meta_off). NULL on ENOMEM. */
-struct store_item *store_item_new_splice(const char *key, size_t key_len, const char *js,
-                                         size_t js_len, size_t meta_off, uint64_t mod_rev,
-                                         uint64_t create_rev);
+struct store_item *store_item_new_splice(struct store_mem *mem, const char *key, size_t key_len,
+                                         const char *js, size_t js_len, size_t meta_off,
+                                         uint64_t mod_rev, uint64_t create_rev);
 /* The same in two steps, so that the allocation (which may fault in fresh pages) happens
  * before the writer takes the store's ordering lock, and only the splice under it: an
  * item with room for js_len bytes and a resourceVersion (NULL on ENOMEM), then its bytes
  * and revisions. */
-struct store_item *store_item_alloc_splice(const char *key, size_t key_len, size_t js_len);
+struct store_item *store_item_alloc_splice(struct store_mem *mem, const char *key, size_t key_len,
+                                           size_t js_len);
 void store_item_splice(struct store_item *it, const char *js, size_t js_len, size_t meta_off,
                        uint64_t mod_rev, uint64_t create_rev);
 /* New item from version 2 bytes, which already carry mod_rev as their resourceVersion.
  * NULL with *bad = true when they do not; NULL with *bad = false on ENOMEM. */
-struct store_item *store_item_new_raw(const char *key, size_t key_len, const char *raw,
-                                      size_t raw_len, uint64_t mod_rev, uint64_t create_rev,
-                                      bool *bad);
-/* A copy of it stamped with rev as its resourceVersion (mod_rev = rev): the last state of
- * a deleted object as a delete reports it. NULL on ENOMEM. */
+struct store_item *store_item_new_raw(struct store_mem *mem, const char *key, size_t key_len,
+                                      const char *raw, size_t raw_len, uint64_t mod_rev,
+                                      uint64_t create_rev, bool *bad);
+/* A copy of it stamped with rev as its resourceVersion (mod_rev = rev), from it's
+ * allocator: the last state of a deleted object as a delete reports it. NULL on ENOMEM. */
 struct store_item *store_item_restamp(const struct store_item *it, uint64_t rev);
 
 /* The parsed value, borrowed for the item's lifetime. Parsed on first call and cached;
@@ -78,8 +85,12 @@ void store_item_unref(struct store_item *it); /* NULL allowed */
 
 struct store_index;
 
+/* An index with its own store_mem for its nodes. NULL on ENOMEM. */
 struct store_index *store_index_new(void);
 void store_index_free(struct store_index *ix); /* drops every item */
+/* The allocator for items of this index, borrowed; it outlives the index as long as any
+ * item allocated from it lives. */
+struct store_mem *store_index_mem(const struct store_index *ix);
 size_t store_index_count(const struct store_index *ix);
 
 /* Borrowed item for key, or NULL. */

@@ -982,12 +982,12 @@ static int item_from_rec(const struct recovery *rc, const struct store_rec *rec,
         size_t meta_off;
         if (store_json_meta_off(rec->value, rec->value_len, &meta_off) < 0)
             return err_set(err, -EUCLEAN, "value is not a JSON object with object metadata");
-        it = store_item_new_splice(key, rec->key_len, rec->value, rec->value_len, meta_off,
-                                   rec->rev, create_rev);
+        it = store_item_new_splice(store_index_mem(rc->ix), key, rec->key_len, rec->value,
+                                   rec->value_len, meta_off, rec->rev, create_rev);
     } else {
         bool bad = false;
-        it = store_item_new_raw(key, rec->key_len, rec->value, rec->value_len, rec->rev, create_rev,
-                                &bad);
+        it = store_item_new_raw(store_index_mem(rc->ix), key, rec->key_len, rec->value,
+                                rec->value_len, rec->rev, create_rev, &bad);
         if (bad)
             return err_set(err, -EUCLEAN,
                            "value does not carry resourceVersion %" PRIu64 " in its metadata",
@@ -1789,7 +1789,8 @@ static int view_copy(const char *key, const char *json, size_t len, uint64_t mod
     }
     /* etcd answers bytes that carry their revision (store_etcd_list splices it in) */
     bool bad = false;
-    struct store_item *it = store_item_new_raw(key, strlen(key), json, len, mod_rev, 0, &bad);
+    struct store_item *it =
+        store_item_new_raw(NULL, key, strlen(key), json, len, mod_rev, 0, &bad);
     if (!it) {
         a->oom = !bad;
         a->bad = bad;
@@ -1984,7 +1985,8 @@ static int write_queue(struct store *st, struct req *req, const json_t *value,
     }
     spare = malloc(sizeof(*spare) + key_len + 1);
     /* allocated outside the ordering lock: fresh memory faults its pages in */
-    item = op == WOP_DELETE ? NULL : store_item_alloc_splice(key, key_len, js_len);
+    if (op != WOP_DELETE)
+        item = store_item_alloc_splice(store_index_mem(st->ix), key, key_len, js_len);
     if (!spare || (op != WOP_DELETE && !item)) {
         r = err_errno(err, -ENOMEM, "store: %s %s", verb, key);
         goto out;

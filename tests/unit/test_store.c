@@ -2064,7 +2064,8 @@ static void test_store_index_matches_a_model(void **state)
         } else {
             const char *js = "{\"metadata\":{}}";
             struct store_item *it =
-                store_item_new_splice(key, strlen(key), js, strlen(js), 13, step, step);
+                store_item_new_splice(store_index_mem(ix), key, strlen(key), js, strlen(js), 13,
+                                      step, step);
             assert_non_null(it);
             int r = (x >> 30) % 2 ? store_index_append(ix, it) : store_index_put(ix, it);
             assert_int_equal(r, 0);
@@ -2107,7 +2108,8 @@ static void test_store_index_prepared_batches_match_a_model(void **state)
             const char *js = "{\"metadata\":{}}";
             rev++;
             struct store_item *it =
-                store_item_new_splice(key, strlen(key), js, strlen(js), 13, rev, rev);
+                store_item_new_splice(store_index_mem(ix), key, strlen(key), js, strlen(js), 13,
+                                      rev, rev);
             assert_non_null(it);
             prep[i].item = it;
             /* one at a time in odd rounds, the whole batch at once in even ones */
