@@ -46,6 +46,10 @@ struct store_index {
      * a skiplist descent: O(1) and one or two cache misses instead of ~20. */
     struct skip_node **tab;
     size_t tab_cap; /* power of two; at most 3/4 full */
+    /* A larger table store_index_prepare built for its batch, installed by the first
+     * store_index_put_prepared, under the writer lock (NULL: none). */
+    struct skip_node **tab_next;
+    size_t tab_next_cap;
 };
 
 static uint32_t key_hash(const char *key)
@@ -66,12 +70,21 @@ static struct skip_node **tab_slot(const struct store_index *ix, const char *key
     }
 }
 
-static int tab_grow(struct store_index *ix)
+static bool tab_fits(size_t count, size_t cap)
+{
+    return count * 4 <= cap * 3;
+}
+
+/* A copy of the table with room for count entries (NULL on ENOMEM); the index is only
+ * read. */
+static struct skip_node **tab_rehash(const struct store_index *ix, size_t count, size_t *cap)
 {
     size_t ncap = ix->tab_cap ? ix->tab_cap * 2 : 1024;
+    while (!tab_fits(count, ncap))
+        ncap *= 2;
     struct skip_node **nt = calloc(ncap, sizeof(*nt));
     if (!nt)
-        return -ENOMEM;
+        return NULL;
     for (size_t i = 0; i < ix->tab_cap; i++) {
         struct skip_node *n = ix->tab[i];
         if (!n)
@@ -81,17 +94,34 @@ static int tab_grow(struct store_index *ix)
             j = (j + 1) & (ncap - 1);
         nt[j] = n;
     }
+    *cap = ncap;
+    return nt;
+}
+
+static void tab_install(struct store_index *ix, struct skip_node **nt, size_t cap)
+{
     free(ix->tab);
     ix->tab = nt;
-    ix->tab_cap = ncap;
-    return 0;
+    ix->tab_cap = cap;
+}
+
+/* Any change but a prepared insert makes a table built ahead stale. */
+static void tab_drop_next(struct store_index *ix)
+{
+    free(ix->tab_next);
+    ix->tab_next = NULL;
 }
 
 /* Room for one more entry; call before linking a new node. */
 static int tab_reserve(struct store_index *ix)
 {
-    if ((ix->count + 1) * 4 > ix->tab_cap * 3)
-        return tab_grow(ix);
+    if (tab_fits(ix->count + 1, ix->tab_cap))
+        return 0;
+    size_t cap;
+    struct skip_node **nt = tab_rehash(ix, ix->count + 1, &cap);
+    if (!nt)
+        return -ENOMEM;
+    tab_install(ix, nt, cap);
     return 0;
 }
 
@@ -314,6 +344,7 @@ void store_index_free(struct store_index *ix)
     }
     node_free(ix->head);
     store_mem_release(ix->mem);
+    free(ix->tab_next);
     free(ix->tab);
     free(ix);
 }
@@ -404,11 +435,13 @@ static int index_put(struct store_index *ix, struct store_item *it);
 int store_index_put(struct store_index *ix, struct store_item *it)
 {
     ix->tail_valid = false;
+    tab_drop_next(ix);
     return index_put(ix, it);
 }
 
 int store_index_append(struct store_index *ix, struct store_item *it)
 {
+    tab_drop_next(ix);
     if (!ix->tail_valid) {
         struct skip_node *x = ix->head;
         for (int i = SKIP_MAX_LEVEL - 1; i >= 0; i--) {
@@ -516,6 +549,12 @@ int store_index_prepare(struct store_index *ix, struct store_index_prep *ps, siz
             }
         }
     }
+    /* A table too small for the batch is rebuilt here too, while readers go on using the
+     * old one; doubling a table of a million entries takes tens of milliseconds, which
+     * would otherwise shut every reader out. Without memory for it, put grows the table
+     * itself under the lock (and reports ENOMEM if that fails too). */
+    if (!ix->tab_next && !tab_fits(ix->count + n, ix->tab_cap))
+        ix->tab_next = tab_rehash(ix, ix->count + n, &ix->tab_next_cap);
     return 0;
 }
 
@@ -523,6 +562,10 @@ int store_index_put_prepared(struct store_index *ix, struct store_index_prep *p)
 {
     struct skip_node *n = p->node;
     ix->tail_valid = false;
+    if (ix->tab_next) {
+        tab_install(ix, ix->tab_next, ix->tab_next_cap);
+        ix->tab_next = NULL;
+    }
     struct skip_node **slot = ix->tab_cap ? tab_slot(ix, p->item->key, p->hash) : NULL;
     if (slot && *slot) {
         /* there already, or put by an earlier prepared insert of the same batch */
@@ -554,6 +597,7 @@ int store_index_put_prepared(struct store_index *ix, struct store_index_prep *p)
 void store_index_del(struct store_index *ix, const char *key)
 {
     ix->tail_valid = false;
+    tab_drop_next(ix);
     if (!store_index_get(ix, key))
         return;
     struct skip_node *update[SKIP_MAX_LEVEL];
