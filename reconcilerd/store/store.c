@@ -99,11 +99,18 @@ struct ov_ent {
     char key[];
 };
 
+/* A snapshot of the state at rev. The snapshot thread walks the live index a step at a
+ * time (snap_collect), so the commit thread never stops for it: items are borrowed, and
+ * the commit thread keeps (with a reference) every item of the state at rev that it
+ * replaces or deletes while the job runs. That keeps the borrowed items valid, and gives
+ * the walk back the ones it finds replaced or gone. */
 struct snap_job {
     uint64_t rev;
     uint64_t seg_start; /* the segment started for writes after rev */
-    struct store_item **items;
-    size_t n;
+    struct store_item **items; /* in key order once collected; borrowed */
+    size_t n, cap;
+    struct store_item **kept; /* references; appended under ix_lock (writer) */
+    size_t nkept, kept_cap;
 };
 
 struct store {
@@ -154,8 +161,9 @@ struct store {
     bool snap_stop;      /* set once the commit thread (which posts jobs) has exited */
     off_t snap_retry_off; /* after a failed attempt: not before the segment reaches this */
 
-    pthread_rwlock_t ix_lock; /* index and committed */
+    pthread_rwlock_t ix_lock; /* index, committed and snap_keep */
     struct store_index *ix;
+    struct snap_job *snap_keep; /* the running snapshot, whose state the commit thread keeps */
     _Atomic uint64_t committed;
 
     struct store_hub *hub;
@@ -376,13 +384,6 @@ static bool snap_due(struct store *st)
     return st->good_off - STORE_FILE_HDR_LEN >= limit || st->seg_records >= SNAP_RECORDS;
 }
 
-static int collect_item(struct store_item *it, void *ud)
-{
-    struct snap_job *job = ud;
-    job->items[job->n++] = store_item_ref(it);
-    return 0;
-}
-
 /* Called by the commit thread with st->mu held; returns with it held. Starts a new
  * segment at committed+1 and hands the state at committed to the snapshot thread. */
 static void snapshot_start(struct store *st)
@@ -420,17 +421,11 @@ static void snapshot_start(struct store *st)
 
     job->rev = rev;
     job->seg_start = rev + 1;
-    /* Only this thread changes the index, so the state read here is exactly `rev`. */
-    pthread_rwlock_rdlock(&st->ix_lock);
-    job->items = malloc((store_index_count(st->ix) + 1) * sizeof(job->items[0]));
-    if (job->items)
-        store_index_scan(st->ix, "", collect_item, job);
+    /* Only this thread changes the index, so the state now is exactly `rev`; from the
+     * next batch on, batch_apply keeps what it replaces of it. */
+    pthread_rwlock_wrlock(&st->ix_lock);
+    st->snap_keep = job;
     pthread_rwlock_unlock(&st->ix_lock);
-    if (!job->items) {
-        rc = -ENOMEM;
-        snprintf(cause, sizeof(cause), "out of memory");
-        goto out;
-    }
 out:
     pthread_mutex_lock(&st->mu);
     if (rc) {
@@ -539,6 +534,13 @@ static void *apply_buf(void *buf, size_t *cap, size_t n, size_t sz)
     return b;
 }
 
+/* Keeps it, an item of the state a running snapshot writes, until the snapshot is done. */
+static void snap_keep_item(struct snap_job *job, struct store_item *it)
+{
+    job->kept = apply_buf(job->kept, &job->kept_cap, job->nkept + 1, sizeof(*job->kept));
+    job->kept[job->nkept++] = store_item_ref(it);
+}
+
 static void batch_apply(struct store *st, struct req *batch)
 {
     size_t n = 0;
@@ -580,6 +582,8 @@ static void batch_apply(struct store *st, struct req *batch)
             ev->type = r->op == WOP_CREATE ? STORE_ADDED : STORE_MODIFIED;
             ev->cur = store_item_ref(r->item);
         }
+        if (st->snap_keep && r->prev && r->prev->mod_rev <= st->snap_keep->rev)
+            snap_keep_item(st->snap_keep, r->prev);
         last = r->rev;
     }
     atomic_store(&st->committed, last);
@@ -758,6 +762,94 @@ static char *bufw_reserve(struct bufw *w, size_t n)
     return p;
 }
 
+/* How many index entries snap_collect reads per hold of the index's read lock: the commit
+ * thread waits for one step at most (about a millisecond). */
+#define SNAP_WALK_STEP 4096
+
+struct snap_walk {
+    struct snap_job *job;
+    size_t taken;
+    bool oom;
+    char after[STORE_MAX_KEY + 1]; /* the last key read */
+};
+
+static int walk_item(struct store_item *it, void *ud)
+{
+    struct snap_walk *w = ud;
+    struct snap_job *job = w->job;
+    memcpy(w->after, it->key, (size_t)it->key_len + 1);
+    /* newer: made after rev (a create), or replacing what the commit thread kept */
+    if (it->mod_rev <= job->rev) {
+        if (job->n == job->cap) {
+            size_t cap = job->cap ? job->cap * 2 : 1024;
+            struct store_item **v = realloc(job->items, cap * sizeof(*v));
+            if (!v) {
+                w->oom = true;
+                return -1;
+            }
+            job->items = v;
+            job->cap = cap;
+        }
+        job->items[job->n++] = it;
+    }
+    return ++w->taken == SNAP_WALK_STEP;
+}
+
+static int cmp_item_key(const void *a, const void *b)
+{
+    return strcmp((*(struct store_item *const *)a)->key, (*(struct store_item *const *)b)->key);
+}
+
+/* Sets job->items to the state at job->rev in key order: the index's items no newer than
+ * rev, walked a step at a time while the commit thread goes on, merged with the ones it
+ * kept (replaced or deleted before the walk got to them; a key in both is the same item).
+ * 0 or -ENOMEM. */
+static int snap_collect(struct store *st, struct snap_job *job)
+{
+    struct snap_walk w = {.job = job};
+    pthread_rwlock_rdlock(&st->ix_lock);
+    /* no key of the state at rev can be added after it: this many at most are walked */
+    job->cap = store_index_count(st->ix) + 1;
+    pthread_rwlock_unlock(&st->ix_lock);
+    job->items = malloc(job->cap * sizeof(*job->items));
+    if (!job->items)
+        return -ENOMEM;
+    int more = 1;
+    for (bool first = true; more > 0; first = false) {
+        w.taken = 0;
+        pthread_rwlock_rdlock(&st->ix_lock);
+        more = store_index_scan_after(st->ix, "", first ? NULL : w.after, walk_item, &w);
+        pthread_rwlock_unlock(&st->ix_lock);
+    }
+    if (w.oom)
+        return -ENOMEM;
+    /* What was kept until now is all the walk can have missed; later ones it has seen. */
+    pthread_rwlock_rdlock(&st->ix_lock);
+    size_t nk = job->nkept;
+    struct store_item **kept = malloc((nk + 1) * sizeof(*kept));
+    if (kept && nk)
+        memcpy(kept, job->kept, nk * sizeof(*kept));
+    pthread_rwlock_unlock(&st->ix_lock);
+    struct store_item **all = kept ? malloc((job->n + nk + 1) * sizeof(*all)) : NULL;
+    if (!all) {
+        free(kept);
+        return -ENOMEM;
+    }
+    qsort(kept, nk, sizeof(*kept), cmp_item_key);
+    size_t i = 0, k = 0, n = 0;
+    while (i < job->n || k < nk) {
+        int c = i == job->n ? 1 : k == nk ? -1 : strcmp(job->items[i]->key, kept[k]->key);
+        all[n++] = c <= 0 ? job->items[i] : kept[k];
+        i += c <= 0;
+        k += c >= 0;
+    }
+    free(kept);
+    free(job->items);
+    job->items = all;
+    job->n = job->cap = n;
+    return 0;
+}
+
 /* Writes the snapshot of job and sets *size to its length in bytes. */
 static int snapshot_write(struct store *st, struct snap_job *job, off_t *size, char *cause,
                           size_t cause_len)
@@ -860,11 +952,18 @@ static void *snap_main(void *arg)
         pthread_mutex_unlock(&st->mu);
 
         off_t size = 0;
-        int rc = snapshot_write(st, job, &size, cause, sizeof(cause));
+        int rc = snap_collect(st, job);
+        if (rc)
+            snprintf(cause, sizeof(cause), "out of memory");
+        else
+            rc = snapshot_write(st, job, &size, cause, sizeof(cause));
         if (rc == 0)
             remove_obsolete(st->dirfd, job->seg_start, job->rev);
-        for (size_t i = 0; i < job->n; i++)
-            store_item_unref(job->items[i]);
+        pthread_rwlock_wrlock(&st->ix_lock);
+        st->snap_keep = NULL;
+        pthread_rwlock_unlock(&st->ix_lock);
+        for (size_t i = 0; i < job->nkept; i++)
+            store_item_unref(job->kept[i]);
 
         pthread_mutex_lock(&st->mu);
         st->snap_running = false;
@@ -880,6 +979,7 @@ static void *snap_main(void *arg)
             log_warn("%s", st->snap_msg);
         }
         free(job->items);
+        free(job->kept);
         free(job);
         pthread_cond_broadcast(&st->snap_cv);
         pthread_cond_signal(&st->commit_cv);

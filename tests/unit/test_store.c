@@ -14,9 +14,11 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -516,6 +518,179 @@ static void test_store_reopens_after_snapshot_and_more_log(void **state)
     assert_int_equal(store_get(f->st, "/a/t01/000004", NULL, NULL, &err), -ENOENT);
     assert_int_equal(put(f->st, "/c", 1), 205);
     json_decref(o);
+}
+
+/* Writers for the snapshot-under-writes test: each creates its own keys, then updates,
+ * deletes and re-creates them until told to stop, logging every write's revision. */
+struct churn_arg {
+    struct store *st;
+    int t, nkeys;
+    atomic_bool *stop;
+    struct churn_op {
+        uint64_t rev;
+        int key;
+        long long v; /* -1: deleted */
+    } * ops;
+    size_t nops, cap;
+    int failures;
+};
+
+static void churn_log(struct churn_arg *a, const json_t *out, int key, long long v)
+{
+    if (a->nops == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 4096;
+        a->ops = realloc(a->ops, a->cap * sizeof(*a->ops));
+        assert_non_null(a->ops);
+    }
+    a->ops[a->nops++] = (struct churn_op){strtoull(rv_of(out), NULL, 10), key, v};
+}
+
+static void *churn_main(void *p)
+{
+    struct churn_arg *a = p;
+    bool *present = calloc((size_t)a->nkeys, sizeof(bool));
+    uint64_t x = 0x9E3779B97F4A7C15ull * (uint64_t)(a->t + 1);
+    long long v = 0;
+    for (int i = 0; i < a->nkeys || !atomic_load(a->stop); i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int k = i < a->nkeys ? i : (int)(x % (uint64_t)a->nkeys);
+        char key[64];
+        snprintf(key, sizeof(key), "/s/t%02d/%06d", a->t, k);
+        json_t *out = NULL;
+        struct bosun_err err = {0};
+        int r;
+        if (present[k] && (x >> 32) % 3 == 0) {
+            r = store_delete(a->st, key, 0, &out, &err);
+            if (r == 0)
+                churn_log(a, out, k, -1);
+            present[k] = false;
+        } else {
+            json_t *o = obj(key, ++v);
+            r = present[k] ? store_update(a->st, key, o, 0, &out, &err)
+                           : store_create(a->st, key, o, &out, &err);
+            json_decref(o);
+            if (r == 0)
+                churn_log(a, out, k, v);
+            present[k] = true;
+        }
+        a->failures += r != 0;
+        json_decref(out);
+    }
+    free(present);
+    return NULL;
+}
+
+static uint64_t newest_snapshot_rev(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    uint64_t best = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        unsigned long long v;
+        if (sscanf(de->d_name, "snap-%20llu.snap", &v) == 1 && v > best)
+            best = v;
+    }
+    closedir(d);
+    return best;
+}
+
+struct snap_check {
+    const long long *want; /* by t * nkeys + key; -1 absent */
+    const uint64_t *want_rev;
+    int nkeys;
+    size_t seen;
+    int bad;
+};
+
+static int snap_check_cb(const char *key, const json_t *value, uint64_t mod_rev, void *ud)
+{
+    struct snap_check *c = ud;
+    int t, k;
+    if (sscanf(key, "/s/t%02d/%06d", &t, &k) != 2) {
+        c->bad++;
+        return 0;
+    }
+    size_t i = (size_t)t * (size_t)c->nkeys + (size_t)k;
+    if (c->want[i] != jsonx_get_int(value, "spec.v", -2) || c->want_rev[i] != mod_rev)
+        c->bad++;
+    c->seen++;
+    return 0;
+}
+
+/* A snapshot is exactly the state at its revision while writes go on: the snapshot thread
+ * walks the index a step at a time as updates, deletes and creates are applied, and what
+ * they replace or delete of that state is kept for it. Checked by opening the snapshot
+ * alone (its later log removed) against a model built from every write's revision. */
+static void test_store_snapshot_is_its_revisions_state_while_writes_go_on(void **state)
+{
+    struct fx *f = *state;
+    struct bosun_err err = {0};
+    enum { T = 8, K = 4000 };
+    f->st = open_store(f->sdir, 0);
+    atomic_bool stop = false;
+    pthread_t th[T];
+    struct churn_arg args[T];
+    for (int t = 0; t < T; t++) {
+        args[t] = (struct churn_arg){.st = f->st, .t = t, .nkeys = K, .stop = &stop};
+        assert_int_equal(pthread_create(&th[t], NULL, churn_main, &args[t]), 0);
+    }
+    /* past the creates, into the churn */
+    while (store_revision(f->st) < T * K + 2000)
+        usleep(1000);
+    assert_int_equal(store_snapshot(f->st, &err), 0);
+    uint64_t after = store_revision(f->st);
+    usleep(20000);
+    atomic_store(&stop, true);
+    for (int t = 0; t < T; t++) {
+        pthread_join(th[t], NULL);
+        assert_int_equal(args[t].failures, 0);
+    }
+    uint64_t snap = newest_snapshot_rev(f->sdir);
+    assert_true(snap > T * K);
+    assert_true(after > snap); /* writes were applied while the snapshot ran */
+
+    long long *want = malloc(sizeof(long long) * T * K);
+    uint64_t *want_rev = calloc(T * K, sizeof(uint64_t));
+    assert_non_null(want);
+    assert_non_null(want_rev);
+    size_t present = 0;
+    for (int t = 0; t < T; t++) {
+        for (int k = 0; k < K; k++)
+            want[t * K + k] = -1;
+        for (size_t i = 0; i < args[t].nops && args[t].ops[i].rev <= snap; i++) {
+            want[t * K + args[t].ops[i].key] = args[t].ops[i].v;
+            want_rev[t * K + args[t].ops[i].key] = args[t].ops[i].rev;
+        }
+        for (int k = 0; k < K; k++)
+            present += want[t * K + k] >= 0;
+        free(args[t].ops);
+    }
+    store_close(f->st);
+    f->st = NULL;
+
+    /* the snapshot alone: drop the log written after it */
+    DIR *d = opendir(f->sdir);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, "wal-", 4) == 0) {
+            char path[PATH_MAX];
+            snprintf(path, sizeof(path), "%s/%s", f->sdir, de->d_name);
+            assert_int_equal(unlink(path), 0);
+        }
+    }
+    closedir(d);
+    f->st = open_store(f->sdir, 0);
+    assert_int_equal(store_revision(f->st), snap);
+    struct snap_check c = {.want = want, .want_rev = want_rev, .nkeys = K};
+    assert_int_equal(store_list(f->st, "/s/", snap_check_cb, &c, NULL, &err), 0);
+    assert_int_equal(c.bad, 0);
+    assert_int_equal(c.seen, present);
+    free(want);
+    free(want_rev);
 }
 
 static void wal_path(struct fx *f, char *buf, size_t len, uint64_t start)
@@ -1581,8 +1756,8 @@ static void check_raw_list_get_watch(struct store *st, const char *prefix)
         const char *after;
         size_t max, n;
         const char *first;
-    } pages[] = {{prefix, 0, 2, ka}, {ka, 0, 1, kb}, {kb, 0, 0, NULL}, {NULL, 1, 1, ka},
-                 {ka, 1, 1, kb},     {"", 5, 2, ka},  {"~", 0, 0, NULL}, {"/", 0, 2, ka}};
+    } pages[] = {{prefix, 0, 2, ka}, {ka, 0, 1, kb}, {kb, 0, 0, NULL},  {NULL, 1, 1, ka},
+                 {ka, 1, 1, kb},     {"", 5, 2, ka}, {"~", 0, 0, NULL}, {"/", 0, 2, ka}};
     for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
         struct store_view *pv = NULL;
         assert_int_equal(store_view_take(st, prefix, pages[i].after, pages[i].max, &pv, NULL, &err),
@@ -2063,9 +2238,8 @@ static void test_store_index_matches_a_model(void **state)
             model[k] = 0;
         } else {
             const char *js = "{\"metadata\":{}}";
-            struct store_item *it =
-                store_item_new_splice(store_index_mem(ix), key, strlen(key), js, strlen(js), 13,
-                                      step, step);
+            struct store_item *it = store_item_new_splice(store_index_mem(ix), key, strlen(key), js,
+                                                          strlen(js), 13, step, step);
             assert_non_null(it);
             int r = (x >> 30) % 2 ? store_index_append(ix, it) : store_index_put(ix, it);
             assert_int_equal(r, 0);
@@ -2076,7 +2250,6 @@ static void test_store_index_matches_a_model(void **state)
     }
     store_index_free(ix);
 }
-
 
 /* Inserts prepared for a whole batch, then linked in order (as the commit thread applies
  * a batch): keys new and old, the same key twice in one batch, neighbours of each other;
@@ -2107,9 +2280,8 @@ static void test_store_index_prepared_batches_match_a_model(void **state)
             snprintf(key, sizeof(key), "/k/%05d", k);
             const char *js = "{\"metadata\":{}}";
             rev++;
-            struct store_item *it =
-                store_item_new_splice(store_index_mem(ix), key, strlen(key), js, strlen(js), 13,
-                                      rev, rev);
+            struct store_item *it = store_item_new_splice(store_index_mem(ix), key, strlen(key), js,
+                                                          strlen(js), 13, rev, rev);
             assert_non_null(it);
             prep[i].item = it;
             /* one at a time in odd rounds, the whole batch at once in even ones */
@@ -2166,9 +2338,9 @@ static void test_store_index_prepare_grows_the_table_while_reads_go_on(void **st
         for (int i = 0; i < n; i++) {
             char key[32];
             snprintf(key, sizeof(key), "/k/%05d", next + i);
-            prep[i].item = store_item_new_splice(store_index_mem(ix), key, strlen(key), js,
-                                                 strlen(js), 13, rev + 1 + (uint64_t)i,
-                                                 rev + 1 + (uint64_t)i);
+            prep[i].item =
+                store_item_new_splice(store_index_mem(ix), key, strlen(key), js, strlen(js), 13,
+                                      rev + 1 + (uint64_t)i, rev + 1 + (uint64_t)i);
             assert_non_null(prep[i].item);
         }
         assert_int_equal(store_index_prepare(ix, prep, (size_t)n), 0);
@@ -2310,6 +2482,7 @@ int main(void)
         T(test_store_list_of_10k_objects_is_fast),
         T(test_store_persists_across_close_and_reopen),
         T(test_store_reopens_after_snapshot_and_more_log),
+        T(test_store_snapshot_is_its_revisions_state_while_writes_go_on),
         T(test_store_snapshots_after_half_the_last_snapshot_at_least_the_minimum),
         T(test_store_cuts_off_torn_tail),
         T(test_store_zero_filled_log_tail_is_a_clean_end),
