@@ -13,16 +13,19 @@
 # thread: a load generator that costs far less CPU than hey on a 2-core machine); then
 # GETs of one object at 16 clients, lists of 10k and 100k objects (median of 3, curl
 # end to end), and resident memory per object (reconcilerd vs etcd, while loading).
-# Appends a table to docs/benchmarks.md. About 4 minutes. Needs etcd (etcd-server).
-# The writes run in rounds (bosun, bosun on etcd, etcd, one after the other at each client
-# count) and each figure is the median over the rounds: this machine's speed drifts by
-# +-20% within minutes, and a drift between two steps would show as a ratio otherwise.
-#   STORE_HTTP_SECS=5 (per step)   STORE_HTTP_ROUNDS=3   STORE_HTTP_OBJECTS=100000
+# Appends a table to docs/benchmarks.md. About 6 minutes. Needs etcd (etcd-server).
+# The writes run in rounds and each figure is the median over the rounds: this machine's
+# speed drifts by +-20% and more within minutes, and a drift between two steps would show
+# as a ratio otherwise. Within a round, at each client count, bosun and the etcd gateway
+# run back to back, bosun first in odd rounds and the gateway first in even ones (a drift
+# in one direction then favours each side as often), and bosun on etcd after them; the
+# rounds' own bosun / gateway ratios are reported too, with their median.
+#   STORE_HTTP_SECS=5 (per step)   STORE_HTTP_ROUNDS=5   STORE_HTTP_OBJECTS=100000
 set -u
 cd "$(dirname "$0")/../.."
 TOP=$PWD
 SECS=${STORE_HTTP_SECS:-5}
-ROUNDS=${STORE_HTTP_ROUNDS:-3}
+ROUNDS=${STORE_HTTP_ROUNDS:-5}
 NOBJ=${STORE_HTTP_OBJECTS:-100000}
 OUT=${STORE_HTTP_OUT:-docs/benchmarks.md}
 START=$(date +%s)
@@ -127,10 +130,11 @@ median() {
 echo "store_http: durable writes, $ROUNDS rounds"
 for r in $(seq "$ROUNDS"); do
     for c in 1 16 256; do
-        load "file_put_${c}_r$r" "$FP" POST "$CMS" "$WORK/cm.json" "$c" 201
-        load "etcdapi_put_${c}_r$r" "$XP" POST "$CMS" "$WORK/cm.json" "$c" 201
+        file_step() { load "file_put_${c}_r$r" "$FP" POST "$CMS" "$WORK/cm.json" "$c" 201; }
         # keys from a number no earlier step reached: every put makes a new key
-        load "etcd_put_${c}_r$r" "$EP" POST /v3/kv/put "$WORK/put.json" "$c" 200 "-k $((r * 10000000 + c * 10000))"
+        etcd_step() { load "etcd_put_${c}_r$r" "$EP" POST /v3/kv/put "$WORK/put.json" "$c" 200 "-k $((r * 10000000 + c * 10000))"; }
+        if [ $((r % 2)) = 1 ]; then file_step; etcd_step; else etcd_step; file_step; fi
+        load "etcdapi_put_${c}_r$r" "$XP" POST "$CMS" "$WORK/cm.json" "$c" 201
     done
 done
 for w in file etcdapi etcd; do
@@ -229,11 +233,14 @@ elapsed=$(($(date +%s) - START))
     echo
     for c in 16 256; do
         line="Rounds at $c clients, bosun / etcd gateway writes/s:"
+        ratios=()
         for r in $(seq "$ROUNDS"); do
             line+=" $(fmt file_put_${c}_rps_r$r) / $(fmt etcd_put_${c}_rps_r$r) ($(ratio file_put_${c}_rps_r$r etcd_put_${c}_rps_r$r))"
             [ "$r" -lt "$ROUNDS" ] && line+=","
+            ratios+=("$(awk -v a="$(get file_put_${c}_rps_r$r)" -v b="$(get etcd_put_${c}_rps_r$r)" 'BEGIN {if (b > 0) print a / b}')")
         done
-        echo "$line."
+        med=$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{a[NR] = $1} END {if (NR) printf "%.1f", a[int((NR + 1) / 2)]}')
+        echo "$line; median of the rounds' ratios ${med:-–}×."
     done
 } >>"$OUT"
 echo "appended to $OUT"
