@@ -45,12 +45,23 @@ struct store_index {
      * open-addressing table of nodes (linear probing, backward-shift deletion) instead of
      * a skiplist descent: O(1) and one or two cache misses instead of ~20. */
     struct skip_node **tab;
-    size_t tab_cap; /* power of two; at most 3/4 full */
-    /* A larger table store_index_prepare built for its batch, installed by the first
-     * store_index_put_prepared, under the writer lock (NULL: none). */
-    struct skip_node **tab_next;
-    size_t tab_next_cap;
+    size_t tab_cap; /* power of two; at most 3/4 full (entries of old included) */
+    /* While the table grows: the one before, whose entries move to tab a few slots per
+     * insert (those below mig_pos have moved), so that no insert pays for a whole rehash
+     * (tens of milliseconds at a million keys, with the writer lock held). A lookup tries
+     * tab, then old. A slot of old that was moved or deleted holds TOMB, which probes step
+     * over: old's probe runs stay unbroken. NULL when not growing. */
+    struct skip_node **old;
+    size_t old_cap, mig_pos;
 };
+
+/* Marks a slot of the old table whose entry has gone; never dereferenced. */
+static const char tomb_mark;
+#define TOMB ((struct skip_node *)(uintptr_t)&tomb_mark)
+
+/* Old slots moved per insert: the move ends after old_cap / 4 inserts, long before the
+ * new table (twice the size) is 3/4 full. */
+#define MIGRATE_PER_INSERT 4
 
 static uint32_t key_hash(const char *key)
 {
@@ -60,13 +71,53 @@ static uint32_t key_hash(const char *key)
     return (uint32_t)(h ^ (h >> 32));
 }
 
-static struct skip_node **tab_slot(const struct store_index *ix, const char *key, uint32_t h)
+/* The slot holding key in table t (NULL: not there), stepping over tombstones. */
+static struct skip_node **slot_find(struct skip_node **t, size_t cap, const char *key, uint32_t h)
 {
-    size_t mask = ix->tab_cap - 1;
+    size_t mask = cap - 1;
     for (size_t i = h & mask;; i = (i + 1) & mask) {
-        struct skip_node *n = ix->tab[i];
-        if (!n || (n->hash == h && strcmp(node_key(n), key) == 0))
-            return &ix->tab[i];
+        struct skip_node *n = t[i];
+        if (!n)
+            return NULL;
+        if (n != TOMB && n->hash == h && strcmp(node_key(n), key) == 0)
+            return &t[i];
+    }
+}
+
+static struct skip_node *tab_get(const struct store_index *ix, const char *key, uint32_t h)
+{
+    if (!ix->tab_cap)
+        return NULL;
+    struct skip_node **s = slot_find(ix->tab, ix->tab_cap, key, h);
+    if (!s && ix->old)
+        s = slot_find(ix->old, ix->old_cap, key, h);
+    return s ? *s : NULL;
+}
+
+static void slot_place(struct skip_node **t, size_t cap, struct skip_node *n)
+{
+    size_t mask = cap - 1;
+    size_t i = n->hash & mask;
+    while (t[i])
+        i = (i + 1) & mask;
+    t[i] = n;
+}
+
+/* Moves up to nslots slots of the old table into the new one; frees it when done. */
+static void tab_migrate(struct store_index *ix, size_t nslots)
+{
+    size_t end = ix->mig_pos + nslots < ix->old_cap ? ix->mig_pos + nslots : ix->old_cap;
+    for (; ix->mig_pos < end; ix->mig_pos++) {
+        struct skip_node *n = ix->old[ix->mig_pos];
+        if (n && n != TOMB) {
+            slot_place(ix->tab, ix->tab_cap, n);
+            ix->old[ix->mig_pos] = TOMB;
+        }
+    }
+    if (ix->mig_pos == ix->old_cap) {
+        free(ix->old);
+        ix->old = NULL;
+        ix->old_cap = ix->mig_pos = 0;
     }
 }
 
@@ -75,67 +126,48 @@ static bool tab_fits(size_t count, size_t cap)
     return count * 4 <= cap * 3;
 }
 
-/* A copy of the table with room for count entries (NULL on ENOMEM); the index is only
- * read. */
-static struct skip_node **tab_rehash(const struct store_index *ix, size_t count, size_t *cap)
-{
-    size_t ncap = ix->tab_cap ? ix->tab_cap * 2 : 1024;
-    while (!tab_fits(count, ncap))
-        ncap *= 2;
-    struct skip_node **nt = calloc(ncap, sizeof(*nt));
-    if (!nt)
-        return NULL;
-    for (size_t i = 0; i < ix->tab_cap; i++) {
-        struct skip_node *n = ix->tab[i];
-        if (!n)
-            continue;
-        size_t j = n->hash & (ncap - 1);
-        while (nt[j])
-            j = (j + 1) & (ncap - 1);
-        nt[j] = n;
-    }
-    *cap = ncap;
-    return nt;
-}
-
-static void tab_install(struct store_index *ix, struct skip_node **nt, size_t cap)
-{
-    free(ix->tab);
-    ix->tab = nt;
-    ix->tab_cap = cap;
-}
-
-/* Any change but a prepared insert makes a table built ahead stale. */
-static void tab_drop_next(struct store_index *ix)
-{
-    free(ix->tab_next);
-    ix->tab_next = NULL;
-}
-
-/* Room for one more entry; call before linking a new node. */
+/* Room for one more entry; call before tab_insert. Moves a few slots of a growing table,
+ * or starts growing a full one (finishing the previous move first, should it still run). */
 static int tab_reserve(struct store_index *ix)
 {
+    if (ix->old)
+        tab_migrate(ix, MIGRATE_PER_INSERT);
     if (tab_fits(ix->count + 1, ix->tab_cap))
         return 0;
-    size_t cap;
-    struct skip_node **nt = tab_rehash(ix, ix->count + 1, &cap);
-    if (!nt)
+    size_t cap = ix->tab_cap ? ix->tab_cap * 2 : 1024;
+    struct skip_node **t = calloc(cap, sizeof(*t));
+    if (!t)
         return -ENOMEM;
-    tab_install(ix, nt, cap);
+    if (ix->old)
+        tab_migrate(ix, ix->old_cap);
+    ix->old = ix->tab;
+    ix->old_cap = ix->tab_cap;
+    ix->mig_pos = 0;
+    ix->tab = t;
+    ix->tab_cap = cap;
+    if (!ix->old_cap) {
+        ix->old = NULL; /* the first table: nothing to move */
+        ix->old_cap = 0;
+    }
     return 0;
 }
 
 static void tab_insert(struct store_index *ix, struct skip_node *n)
 {
-    *tab_slot(ix, node_key(n), n->hash) = n;
+    slot_place(ix->tab, ix->tab_cap, n);
 }
 
 static void tab_remove(struct store_index *ix, struct skip_node *n)
 {
     size_t mask = ix->tab_cap - 1;
     size_t i = n->hash & mask;
-    while (ix->tab[i] != n)
+    while (ix->tab[i] && ix->tab[i] != n)
         i = (i + 1) & mask;
+    if (!ix->tab[i]) {
+        /* not moved yet: a tombstone keeps the old table's probe runs whole */
+        *slot_find(ix->old, ix->old_cap, node_key(n), n->hash) = TOMB;
+        return;
+    }
     /* Backward shift: move later entries of the probe run into the hole when their home
      * slot does not lie cyclically between the hole and them. */
     size_t j = i;
@@ -344,7 +376,7 @@ void store_index_free(struct store_index *ix)
     }
     node_free(ix->head);
     store_mem_release(ix->mem);
-    free(ix->tab_next);
+    free(ix->old);
     free(ix->tab);
     free(ix);
 }
@@ -424,9 +456,7 @@ static struct skip_node *find_ge(const struct store_index *ix, const char *key,
 
 struct store_item *store_index_get(const struct store_index *ix, const char *key)
 {
-    if (!ix->tab_cap)
-        return NULL;
-    struct skip_node *n = *tab_slot(ix, key, key_hash(key));
+    struct skip_node *n = tab_get(ix, key, key_hash(key));
     return n ? n->item : NULL;
 }
 
@@ -435,13 +465,11 @@ static int index_put(struct store_index *ix, struct store_item *it);
 int store_index_put(struct store_index *ix, struct store_item *it)
 {
     ix->tail_valid = false;
-    tab_drop_next(ix);
     return index_put(ix, it);
 }
 
 int store_index_append(struct store_index *ix, struct store_item *it)
 {
-    tab_drop_next(ix);
     if (!ix->tail_valid) {
         struct skip_node *x = ix->head;
         for (int i = SKIP_MAX_LEVEL - 1; i >= 0; i--) {
@@ -475,13 +503,11 @@ int store_index_append(struct store_index *ix, struct store_item *it)
 static int index_put(struct store_index *ix, struct store_item *it)
 {
     uint32_t h = key_hash(it->key);
-    if (ix->tab_cap) {
-        struct skip_node *n = *tab_slot(ix, it->key, h);
-        if (n) {
-            store_item_unref(n->item);
-            n->item = it;
-            return 0;
-        }
+    struct skip_node *old = tab_get(ix, it->key, h);
+    if (old) {
+        store_item_unref(old->item);
+        old->item = it;
+        return 0;
     }
     if (tab_reserve(ix) < 0)
         return -ENOMEM;
@@ -522,7 +548,7 @@ int store_index_prepare(struct store_index *ix, struct store_index_prep *ps, siz
         for (size_t k = 0; k < g; k++) {
             p[k].node = NULL;
             ss[k].i = -1;
-            if (ix->tab_cap && *tab_slot(ix, p[k].item->key, p[k].hash))
+            if (tab_get(ix, p[k].item->key, p[k].hash))
                 continue; /* the key is there: the item replaces the node's */
             struct skip_node *nd = node_new(ix, random_level(ix), p[k].item);
             if (!nd) {
@@ -549,12 +575,6 @@ int store_index_prepare(struct store_index *ix, struct store_index_prep *ps, siz
             }
         }
     }
-    /* A table too small for the batch is rebuilt here too, while readers go on using the
-     * old one; doubling a table of a million entries takes tens of milliseconds, which
-     * would otherwise shut every reader out. Without memory for it, put grows the table
-     * itself under the lock (and reports ENOMEM if that fails too). */
-    if (!ix->tab_next && !tab_fits(ix->count + n, ix->tab_cap))
-        ix->tab_next = tab_rehash(ix, ix->count + n, &ix->tab_next_cap);
     return 0;
 }
 
@@ -562,15 +582,11 @@ int store_index_put_prepared(struct store_index *ix, struct store_index_prep *p)
 {
     struct skip_node *n = p->node;
     ix->tail_valid = false;
-    if (ix->tab_next) {
-        tab_install(ix, ix->tab_next, ix->tab_next_cap);
-        ix->tab_next = NULL;
-    }
-    struct skip_node **slot = ix->tab_cap ? tab_slot(ix, p->item->key, p->hash) : NULL;
-    if (slot && *slot) {
+    struct skip_node *there = tab_get(ix, p->item->key, p->hash);
+    if (there) {
         /* there already, or put by an earlier prepared insert of the same batch */
-        store_item_unref((*slot)->item);
-        (*slot)->item = p->item;
+        store_item_unref(there->item);
+        there->item = p->item;
         node_free(n);
         return 0;
     }
@@ -597,7 +613,6 @@ int store_index_put_prepared(struct store_index *ix, struct store_index_prep *p)
 void store_index_del(struct store_index *ix, const char *key)
 {
     ix->tail_valid = false;
-    tab_drop_next(ix);
     if (!store_index_get(ix, key))
         return;
     struct skip_node *update[SKIP_MAX_LEVEL];

@@ -109,9 +109,7 @@ int store_index_append(struct store_index *ix, struct store_item *it);
  * store_index_prepare prepares ps[0..n-1], whose item the caller sets (borrowed until
  * put); their searches interleave. 0, or -ENOMEM with nothing to undo.
  * store_index_put_prepared: as store_index_put (takes over the caller's reference to the
- * item; -ENOMEM leaves it the caller's). Every prepared insert must be put. When the batch
- * needs a larger hash table, store_index_prepare builds it too and the first put installs
- * it, so that readers wait for neither. */
+ * item; -ENOMEM leaves it the caller's). Every prepared insert must be put. */
 #define STORE_INDEX_MAX_LEVEL 20
 struct skip_node;
 struct store_index_prep {

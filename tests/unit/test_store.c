@@ -2307,51 +2307,64 @@ static void test_store_index_prepared_batches_match_a_model(void **state)
     store_index_free(ix);
 }
 
-/* A batch that outgrows the hash table: prepare builds the larger table, reads between
- * prepare and put still find every key through the old one, and after the puts every key
- * is found through the new one. Also when the batch needs the table quadrupled. */
-static void test_store_index_prepare_grows_the_table_while_reads_go_on(void **state)
+/* The index stays whole while its hash table grows: entries move to the larger table a
+ * few slots per insert, a lookup tries both, and a delete of an entry not moved yet leaves
+ * a tombstone. Inserts (one at a time and in prepared batches), replacements and deletes
+ * across three doublings, checked against a model every few steps. */
+static void test_store_index_stays_whole_while_its_table_grows(void **state)
 {
     (void)state;
-    enum { K = 4000, OLD = 700 };
-    static const int batches[] = {200, 3000}; /* past 768 entries (1024 slots), past 3072 */
+    enum { K = 7000, BATCH = 8 };
     static uint64_t model[K];
     memset(model, 0, sizeof(model));
     struct store_index *ix = store_index_new();
     assert_non_null(ix);
     const char *js = "{\"metadata\":{}}";
-    uint64_t rev = 0;
-    for (int k = 0; k < OLD; k++) {
+    uint64_t rev = 0, x = 0x853C49E6748FEA9Bull;
+    struct store_index_prep prep[BATCH];
+    int next = 0;
+    for (int step = 0; next < K; step++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int n = step % 2 ? 1 : BATCH; /* one at a time, or a prepared batch */
+        if (next + n > K)
+            n = K - next;
+        for (int i = 0; i < n; i++) {
+            char key[32];
+            snprintf(key, sizeof(key), "/k/%05d", next + i);
+            rev++;
+            prep[i].item = store_item_new_splice(store_index_mem(ix), key, strlen(key), js,
+                                                 strlen(js), 13, rev, rev);
+            assert_non_null(prep[i].item);
+            model[next + i] = rev;
+        }
+        if (n == 1) {
+            assert_int_equal(store_index_put(ix, prep[0].item), 0);
+        } else {
+            assert_int_equal(store_index_prepare(ix, prep, (size_t)n), 0);
+            for (int i = 0; i < n; i++)
+                assert_int_equal(store_index_put_prepared(ix, &prep[i]), 0);
+        }
+        next += n;
+        /* an earlier key deleted, another replaced */
         char key[32];
-        snprintf(key, sizeof(key), "/k/%05d", k);
+        int d = (int)(x % (uint64_t)next);
+        snprintf(key, sizeof(key), "/k/%05d", d);
+        store_index_del(ix, key);
+        model[d] = 0;
+        int u = (int)((x >> 20) % (uint64_t)next);
+        snprintf(key, sizeof(key), "/k/%05d", u);
         rev++;
         struct store_item *it = store_item_new_splice(store_index_mem(ix), key, strlen(key), js,
                                                       strlen(js), 13, rev, rev);
         assert_non_null(it);
         assert_int_equal(store_index_put(ix, it), 0);
-        model[k] = rev;
+        model[u] = rev;
+        if (step % 8 == 0)
+            assert_index_matches(ix, model, K);
     }
-    static struct store_index_prep prep[3000];
-    int next = OLD;
-    for (size_t b = 0; b < sizeof(batches) / sizeof(batches[0]); b++) {
-        int n = batches[b];
-        for (int i = 0; i < n; i++) {
-            char key[32];
-            snprintf(key, sizeof(key), "/k/%05d", next + i);
-            prep[i].item =
-                store_item_new_splice(store_index_mem(ix), key, strlen(key), js, strlen(js), 13,
-                                      rev + 1 + (uint64_t)i, rev + 1 + (uint64_t)i);
-            assert_non_null(prep[i].item);
-        }
-        assert_int_equal(store_index_prepare(ix, prep, (size_t)n), 0);
-        assert_index_matches(ix, model, K); /* the new keys not yet, the old ones all */
-        for (int i = 0; i < n; i++) {
-            assert_int_equal(store_index_put_prepared(ix, &prep[i]), 0);
-            model[next + i] = ++rev;
-        }
-        next += n;
-        assert_index_matches(ix, model, K);
-    }
+    assert_index_matches(ix, model, K);
     store_index_free(ix);
 }
 
@@ -2507,7 +2520,7 @@ int main(void)
         T(test_store_async_writes_complete_in_order_once),
         cmocka_unit_test(test_store_index_matches_a_model),
         cmocka_unit_test(test_store_index_prepared_batches_match_a_model),
-        cmocka_unit_test(test_store_index_prepare_grows_the_table_while_reads_go_on),
+        cmocka_unit_test(test_store_index_stays_whole_while_its_table_grows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
