@@ -126,12 +126,18 @@ static bool tab_fits(size_t count, size_t cap)
     return count * 4 <= cap * 3;
 }
 
-/* Room for one more entry; call before tab_insert. Moves a few slots of a growing table,
- * or starts growing a full one (finishing the previous move first, should it still run). */
-static int tab_reserve(struct store_index *ix)
+/* Every change moves a few slots of a growing table, replacements and deletes too: a
+ * store that stops creating still finishes the move. */
+static void tab_step(struct store_index *ix)
 {
     if (ix->old)
         tab_migrate(ix, MIGRATE_PER_INSERT);
+}
+
+/* Room for one more entry; call before tab_insert. Starts growing a full table (finishing
+ * the previous move first, should it still run). */
+static int tab_reserve(struct store_index *ix)
+{
     if (tab_fits(ix->count + 1, ix->tab_cap))
         return 0;
     size_t cap = ix->tab_cap ? ix->tab_cap * 2 : 1024;
@@ -381,6 +387,12 @@ void store_index_free(struct store_index *ix)
     free(ix);
 }
 
+void store_index_settle(struct store_index *ix)
+{
+    if (ix->old)
+        tab_migrate(ix, ix->old_cap);
+}
+
 struct store_mem *store_index_mem(const struct store_index *ix)
 {
     return ix->mem;
@@ -465,11 +477,13 @@ static int index_put(struct store_index *ix, struct store_item *it);
 int store_index_put(struct store_index *ix, struct store_item *it)
 {
     ix->tail_valid = false;
+    tab_step(ix);
     return index_put(ix, it);
 }
 
 int store_index_append(struct store_index *ix, struct store_item *it)
 {
+    tab_step(ix);
     if (!ix->tail_valid) {
         struct skip_node *x = ix->head;
         for (int i = SKIP_MAX_LEVEL - 1; i >= 0; i--) {
@@ -582,6 +596,7 @@ int store_index_put_prepared(struct store_index *ix, struct store_index_prep *p)
 {
     struct skip_node *n = p->node;
     ix->tail_valid = false;
+    tab_step(ix);
     struct skip_node *there = tab_get(ix, p->item->key, p->hash);
     if (there) {
         /* there already, or put by an earlier prepared insert of the same batch */
@@ -613,6 +628,7 @@ int store_index_put_prepared(struct store_index *ix, struct store_index_prep *p)
 void store_index_del(struct store_index *ix, const char *key)
 {
     ix->tail_valid = false;
+    tab_step(ix);
     if (!store_index_get(ix, key))
         return;
     struct skip_node *update[SKIP_MAX_LEVEL];

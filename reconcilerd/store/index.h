@@ -92,6 +92,9 @@ void store_index_free(struct store_index *ix); /* drops every item */
  * item allocated from it lives. */
 struct store_mem *store_index_mem(const struct store_index *ix);
 size_t store_index_count(const struct store_index *ix);
+/* The hash table grows a few slots per change (see index.c); this finishes a growth under
+ * way, for a loaded index that may not change for a while. */
+void store_index_settle(struct store_index *ix);
 
 /* Borrowed item for key, or NULL. */
 struct store_item *store_index_get(const struct store_index *ix, const char *key);

@@ -1559,6 +1559,8 @@ int store_open(const struct store_opts *opts, struct store **out, struct bosun_e
         err_wrap(err, "store: open %s", dir);
         goto out;
     }
+    /* replay may end while the hash table grows: finish before serving reads */
+    store_index_settle(st->ix);
     atomic_store(&st->committed, rc.rev);
     st->next_rev = rc.rev + 1;
     st->snap_rev = rc.snap_rev;
