@@ -146,15 +146,13 @@ static int tab_reserve(struct store_index *ix)
         return -ENOMEM;
     if (ix->old)
         tab_migrate(ix, ix->old_cap);
-    ix->old = ix->tab;
-    ix->old_cap = ix->tab_cap;
-    ix->mig_pos = 0;
+    if (ix->tab_cap) { /* the first table has nothing to move */
+        ix->old = ix->tab;
+        ix->old_cap = ix->tab_cap;
+        ix->mig_pos = 0;
+    }
     ix->tab = t;
     ix->tab_cap = cap;
-    if (!ix->old_cap) {
-        ix->old = NULL; /* the first table: nothing to move */
-        ix->old_cap = 0;
-    }
     return 0;
 }
 
@@ -483,7 +481,6 @@ int store_index_put(struct store_index *ix, struct store_item *it)
 
 int store_index_append(struct store_index *ix, struct store_item *it)
 {
-    tab_step(ix);
     if (!ix->tail_valid) {
         struct skip_node *x = ix->head;
         for (int i = SKIP_MAX_LEVEL - 1; i >= 0; i--) {
@@ -496,6 +493,7 @@ int store_index_append(struct store_index *ix, struct store_item *it)
     struct skip_node *last = ix->tail[0];
     if (last != ix->head && strcmp(node_key(last), it->key) >= 0)
         return store_index_put(ix, it);
+    tab_step(ix);
     if (tab_reserve(ix) < 0)
         return -ENOMEM;
     int level = random_level(ix);
@@ -517,10 +515,10 @@ int store_index_append(struct store_index *ix, struct store_item *it)
 static int index_put(struct store_index *ix, struct store_item *it)
 {
     uint32_t h = key_hash(it->key);
-    struct skip_node *old = tab_get(ix, it->key, h);
-    if (old) {
-        store_item_unref(old->item);
-        old->item = it;
+    struct skip_node *there = tab_get(ix, it->key, h);
+    if (there) {
+        store_item_unref(there->item);
+        there->item = it;
         return 0;
     }
     if (tab_reserve(ix) < 0)

@@ -67,7 +67,7 @@ void store_item_splice(struct store_item *it, const char *js, size_t js_len, siz
 struct store_item *store_item_new_raw(struct store_mem *mem, const char *key, size_t key_len,
                                       const char *raw, size_t raw_len, uint64_t mod_rev,
                                       uint64_t create_rev, bool *bad);
-/* A copy of it stamped with rev as its resourceVersion (mod_rev = rev), from it's
+/* A copy of it stamped with rev as its resourceVersion (mod_rev = rev), from its
  * allocator: the last state of a deleted object as a delete reports it. NULL on ENOMEM. */
 struct store_item *store_item_restamp(const struct store_item *it, uint64_t rev);
 

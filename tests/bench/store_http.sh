@@ -128,12 +128,13 @@ median() {
     put "$1" "$(printf '%s\n' "${v[@]}" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')"
 }
 echo "store_http: durable writes, $ROUNDS rounds"
+# file_step / etcd_step ROUND CLIENTS
+file_step() { load "file_put_${2}_r$1" "$FP" POST "$CMS" "$WORK/cm.json" "$2" 201; }
+# keys from a number no earlier step reached: every put makes a new key
+etcd_step() { load "etcd_put_${2}_r$1" "$EP" POST /v3/kv/put "$WORK/put.json" "$2" 200 "-k $(($1 * 10000000 + $2 * 10000))"; }
 for r in $(seq "$ROUNDS"); do
     for c in 1 16 256; do
-        file_step() { load "file_put_${c}_r$r" "$FP" POST "$CMS" "$WORK/cm.json" "$c" 201; }
-        # keys from a number no earlier step reached: every put makes a new key
-        etcd_step() { load "etcd_put_${c}_r$r" "$EP" POST /v3/kv/put "$WORK/put.json" "$c" 200 "-k $((r * 10000000 + c * 10000))"; }
-        if [ $((r % 2)) = 1 ]; then file_step; etcd_step; else etcd_step; file_step; fi
+        if [ $((r % 2)) = 1 ]; then file_step "$r" "$c"; etcd_step "$r" "$c"; else etcd_step "$r" "$c"; file_step "$r" "$c"; fi
         load "etcdapi_put_${c}_r$r" "$XP" POST "$CMS" "$WORK/cm.json" "$c" 201
     done
 done
